@@ -1,0 +1,14 @@
+"""symgraph: a symbolic computational-graph compiler for Python.
+
+Build graphs of variables with :mod:`symgraph.tensor` (``import symgraph.tensor as st``),
+compile them with :func:`function`, and call the result like a Python function.
+"""
+
+__version__ = "0.1.0"
+
+from symgraph.configdefaults import config
+from symgraph import graph
+from symgraph.graph import Apply, Constant, FunctionGraph, Op, Type, Variable, clone_replace, graph_replace
+from symgraph import tensor
+from symgraph.compile import FAST_COMPILE, FAST_RUN, Function, In, Mode, OpFromGraph, Out, SharedVariable, function, shared
+from symgraph.printing import debugprint, dprint

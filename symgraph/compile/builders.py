@@ -1,0 +1,1 @@
+OpFromGraph = None  # scaffold, replaced by the implementation

@@ -1,0 +1,2 @@
+Function = None  # scaffold, replaced by the implementation
+function = None  # scaffold, replaced by the implementation

@@ -1,0 +1,2 @@
+In = None  # scaffold, replaced by the implementation
+Out = None  # scaffold, replaced by the implementation

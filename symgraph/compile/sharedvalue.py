@@ -1,0 +1,2 @@
+SharedVariable = None  # scaffold, replaced by the implementation
+shared = None  # scaffold, replaced by the implementation

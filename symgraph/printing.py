@@ -1,0 +1,1 @@
+debugprint = dprint = None  # scaffold
