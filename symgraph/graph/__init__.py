@@ -32,3 +32,11 @@ from symgraph.graph.utils import (
     TestValueError,
     add_tag_trace,
 )
+
+__all__ = [
+    "Apply", "Constant", "Variable", "ancestors", "applys_between", "clone", "clone_get_equiv",
+    "graph_inputs", "io_toposort", "rebuild_graph", "toposort", "vars_between", "FunctionGraph",
+    "HasInnerGraph", "Op", "compute_test_value", "get_test_value", "get_test_values",
+    "missing_test_message", "clone_replace", "graph_replace", "GenericType", "Type", "generic",
+    "InconsistencyError", "MethodNotDefined", "MissingInputError", "TestValueError", "add_tag_trace",
+]

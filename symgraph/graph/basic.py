@@ -43,7 +43,10 @@ __all__ = [
     "is_in_ancestors",
 ]
 
-# (op, inputs) -> live Apply node. Weak values: a node nobody references disappears.
+# (op, ids of inputs) -> live Apply node. Weak values: a node nobody references disappears.
+# Keys hold input ids, not the inputs: a key holding its inputs would keep their owner nodes
+# reachable, so freeing a chain of N nodes would take N garbage collections. Ids are safe
+# because a live node keeps its inputs alive, so their ids cannot be reused meanwhile.
 _apply_table: "weakref.WeakValueDictionary[tuple, Apply]" = weakref.WeakValueDictionary()
 # (class, type, data signature) -> live Constant.
 _constant_table: "weakref.WeakValueDictionary[tuple, Constant]" = weakref.WeakValueDictionary()
@@ -181,9 +184,13 @@ def _copy_tag(tag: Scratchpad, owner_var: Variable) -> ValidatingScratchpad:
 
 def _data_signature(data) -> Any:
     """A hashable key identifying constant data, or None when it cannot be interned."""
-    if isinstance(data, np.ndarray):
+    if isinstance(data, (np.ndarray, np.generic)):
+        data = np.asarray(data)
         digest = hashlib.blake2b(np.ascontiguousarray(data).tobytes(), digest_size=16).digest()
         return ("ndarray", data.dtype.str, data.shape, digest)
+    if isinstance(data, float):
+        # By bits, not by value: -0.0 == 0.0 but 1/-0.0 differs from 1/0.0.
+        return ("float", data.hex())
     try:
         hash(data)
     except TypeError:
@@ -194,19 +201,22 @@ def _data_signature(data) -> Any:
 class Constant(Variable):
     """A root variable with a fixed value, ``data``, which is made read-only.
 
-    Constants are interned: equal type and equal data give the same object, so
+    Constants are interned: equal type, data and name give the same object, so
     graphs that use "the same" constant share it.
     """
 
     def __new__(cls, type, data, name: str | None = None):
         data = type.filter(data)
-        if isinstance(data, np.ndarray) and data.flags.writeable:
+        if isinstance(data, np.ndarray) and (data.flags.writeable or data.base is not None):
+            # Own a read-only copy: a read-only *view* of writable memory could still change.
             data = data.copy()
             data.setflags(write=False)
         signature = _data_signature(data)
         key = None
         if signature is not None:
-            key = (cls, type, signature)
+            # The name is part of the key so that naming a constant never renames it
+            # in someone else's graph; unnamed constants of equal data are shared.
+            key = (cls, type, signature, name)
             try:
                 existing = _constant_table.get(key)
             except TypeError:  # an unhashable type
@@ -284,7 +294,7 @@ class Apply:
                 raise TypeError(f"{op}: output {i} is not a Variable but {type(out).__name__}")
             if out.owner is not None:
                 raise ValueError(f"{op}: output {i} ({out}) already belongs to node {out.owner}")
-        key: tuple | None = (op, inputs)
+        key: tuple | None = (op, tuple(map(id, inputs)))
         try:
             existing = _apply_table.get(key)
         except TypeError:  # op not hashable: cannot intern it
@@ -537,8 +547,11 @@ def clone_get_equiv(
         for inp in inputs:
             equiv.setdefault(inp, inp.clone())
     if copy_orphans:
+        input_set = set(inputs)
         for root in graph_inputs(outputs, blockers=inputs):
-            if root not in equiv and root.owner is None and not isinstance(root, Constant):
+            if root in input_set or root in equiv:
+                continue
+            if root.owner is None and not isinstance(root, Constant):
                 equiv[root] = root.clone()
     _, changed = rebuild_graph(list(outputs), equiv)
     for v in ancestors(outputs, blockers=inputs):

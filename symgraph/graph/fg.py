@@ -150,12 +150,16 @@ class FunctionGraph:
         if on_attach is not None:
             on_attach(self)
         self._features.append(feature)
+        if hasattr(feature, "orderings"):
+            self._refresh()
 
     def remove_feature(self, feature: Any) -> None:
         self._features.remove(feature)
         on_detach = getattr(feature, "on_detach", None)
         if on_detach is not None:
             on_detach(self)
+        if hasattr(feature, "orderings"):
+            self._refresh()
 
     def execute_callbacks(self, name: str, *args: Any) -> None:
         for feature in list(self._features):
@@ -224,16 +228,24 @@ class FunctionGraph:
         old_outputs = self.outputs
         self.inputs = inputs
         self.outputs = new_outputs
-        for old, new in equiv.items():
-            if isinstance(old, Variable) and old is not new:
-                self._forward[old] = new
         self._commit(order, clients)
-        new_nodes = self.apply_nodes
-        for node in old_nodes - new_nodes:
+        imported = [node for node in order if node not in old_nodes]
+        # Remember old -> new for variables that left the graph, so references taken before
+        # this change still resolve. A variable still (or again) in the graph is current:
+        # it must not forward, or replace(a, f(a)) would later turn f(a) into f(f(a)).
+        for old, new in equiv.items():
+            if isinstance(old, Variable) and old is not new and old not in clients:
+                self._forward[old] = new
+        for node in imported:
+            for out in node.outputs:
+                self._forward.pop(out, None)
+        for var in list(mapping) + list(mapping.values()) + inputs:
+            if var in clients:
+                self._forward.pop(var, None)
+        for node in old_nodes - self.apply_nodes:
             self.execute_callbacks("on_prune", node, reason)
-        for node in order:
-            if node not in old_nodes:
-                self.execute_callbacks("on_import", node, reason)
+        for node in imported:
+            self.execute_callbacks("on_import", node, reason)
         for i, (old, new) in enumerate(zip(old_outputs, new_outputs)):
             if old is not new:
                 self.execute_callbacks("on_change_input", "output", i, old, new, reason)
@@ -263,10 +275,11 @@ class FunctionGraph:
         order, clients, missing = self._structure(self.inputs, self.outputs + [var])
         if missing:
             raise _missing_input_error(missing[0], [var])
+        old_nodes = self.apply_nodes
         self.outputs.append(var)
         self._commit(order, clients)
         for node in order:
-            if node not in self.apply_nodes:
+            if node not in old_nodes:
                 self.execute_callbacks("on_import", node, "add_output")
         return len(self.outputs) - 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from symgraph.graph.basic import Variable, clone_get_equiv, graph_inputs, rebuild_graph
+from symgraph.graph.basic import Constant, Variable, graph_inputs, rebuild_graph
 
 __all__ = ["clone_replace", "graph_replace"]
 
@@ -48,10 +48,10 @@ def clone_replace(
     outputs = [output] if single else list(output)
     mapping = _checked(_pairs(replace), strict)
     if not share_inputs:
-        roots = [r for r in graph_inputs(outputs, blockers=list(mapping)) if r not in mapping]
-        equiv = clone_get_equiv(roots, list(mapping.values()) + outputs, copy_inputs=True)
-        mapping = {old: equiv.get(new, new) for old, new in mapping.items()}
-        mapping.update({r: equiv[r] for r in roots if r.owner is None})
+        # Clone the roots of the original graph only; replacements are used as given.
+        for root in graph_inputs(outputs, blockers=list(mapping)):
+            if root not in mapping and root.owner is None and not isinstance(root, Constant):
+                mapping[root] = root.clone()
     new_outputs, _ = rebuild_graph(outputs, mapping, strict=strict)
     return new_outputs[0] if single else new_outputs
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from symgraph.graph.basic import Constant, Variable
 from symgraph.graph.props import PropsMixin
+from symgraph.graph.utils import add_tag_trace
 
 __all__ = ["Type", "GenericType", "generic"]
 
@@ -72,7 +73,8 @@ class Type(PropsMixin):
         return self.values_eq(a, b)
 
     def make_variable(self, name: str | None = None) -> Variable:
-        return self.variable_type(self, None, name=name)
+        """A new root variable of this type, tagged with where user code created it."""
+        return add_tag_trace(self.variable_type(self, None, name=name))
 
     def make_constant(self, value: Any, name: str | None = None) -> Constant:
         return self.constant_type(self, value, name=name)

@@ -1,0 +1,278 @@
+"""Elementwise operations (:class:`Elemwise`) and dimension shuffling (:class:`DimShuffle`).
+
+An :class:`Elemwise` applies a :class:`~symgraph.tensor.scalar_ops.ScalarOp` to every
+element of its inputs, broadcasting them against each other like NumPy. Inputs of lower
+rank are first left-padded with broadcastable dimensions through a :class:`DimShuffle`,
+so the node's inputs always have the output's rank.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from symgraph.graph.basic import Apply, Variable
+from symgraph.graph.op import Op
+from symgraph.tensor.scalar_ops import ScalarOp, get_scalar_op
+from symgraph.tensor.type import TensorType, _format_shape
+
+__all__ = ["Elemwise", "DimShuffle", "is_weak_scalar"]
+
+
+def is_weak_scalar(x: Any) -> bool:
+    """Whether ``x`` is a Python ``bool``/``int``/``float`` (not a NumPy scalar).
+
+    Such values are "weak" in NumPy 2 promotion: they adopt the dtype of the tensors they
+    are combined with when their value fits.
+    """
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def _convert_inputs(op_name: str, inputs: Sequence[Any]) -> list[Variable]:
+    """Turn ``inputs`` into tensor variables, giving weak Python scalars a NumPy 2 dtype."""
+    from symgraph.tensor.basic import as_tensor_variable, constant
+
+    converted: list[Any] = [None if is_weak_scalar(x) else as_tensor_variable(x) for x in inputs]
+    strong_dtypes = [v.dtype for v in converted if v is not None]
+    if not strong_dtypes:
+        # Nothing to adopt a dtype from: the usual defaults (floatX, int64, bool).
+        return [as_tensor_variable(x) for x in inputs]
+    weak = [x for x in inputs if is_weak_scalar(x)]
+    if weak:
+        # NumPy 2 promotion with the Python values weak, e.g. (float32, 1.0) -> float32,
+        # (int32, 1.5) -> float64. Weak scalars get the promoted dtype.
+        dtype = np.result_type(*strong_dtypes, *weak).name
+        for i, x in enumerate(inputs):
+            if converted[i] is None:
+                try:
+                    converted[i] = constant(x, dtype=dtype)
+                except TypeError:
+                    raise TypeError(
+                        f"{op_name}: the Python {type(x).__name__} {x!r} (input {i}) does not fit "
+                        f"{dtype}, the dtype of the other operands (Python numbers take the "
+                        "tensors' dtype, as in NumPy 2); make it a constant of a wider dtype "
+                        "explicitly, e.g. st.constant(value, dtype=...)"
+                    ) from None
+    return converted
+
+
+class Elemwise(Op):
+    """Apply a scalar operation elementwise, with NumPy broadcasting.
+
+    Parameters
+    ----------
+    scalar_op
+        A :class:`~symgraph.tensor.scalar_ops.ScalarOp`, or its name (``"add"``).
+    inplace_pattern
+        Pairs ``(output index, input index)`` (or a dict) of outputs written into an input's
+        memory; ``destroy_map`` follows from it. Rewrites set it; users normally do not.
+
+    The output dtype follows the scalar op's dtype rule. The output static shape has, per
+    dimension, 1 if every input is statically 1 there, the known non-1 size if an input
+    has one, else ``None``. Static sizes that cannot broadcast raise ``ValueError`` when
+    the node is built.
+    """
+
+    __props__ = ("scalar_op", "inplace_pattern")
+
+    def __init__(self, scalar_op: ScalarOp | str, inplace_pattern: Any = ()):
+        if isinstance(scalar_op, str):
+            scalar_op = get_scalar_op(scalar_op)
+        if not isinstance(scalar_op, ScalarOp):
+            raise TypeError(f"Elemwise needs a ScalarOp or its name, got {scalar_op!r}")
+        if isinstance(inplace_pattern, dict):
+            inplace_pattern = inplace_pattern.items()
+        pairs = tuple(sorted((int(o), int(i)) for o, i in inplace_pattern))
+        outs = [o for o, _ in pairs]
+        if len(set(outs)) != len(outs):
+            raise ValueError(f"Elemwise: inplace_pattern {pairs} writes an output into two inputs")
+        if any(o != 0 for o in outs):
+            raise ValueError(f"Elemwise({scalar_op}) has a single output; inplace_pattern {pairs} is invalid")
+        self.scalar_op = scalar_op
+        self.inplace_pattern = pairs
+        # Instance attribute shadowing Op.destroy_map; derived so the two cannot disagree.
+        self.destroy_map = {o: [i] for o, i in pairs}
+
+    def __str__(self) -> str:
+        base = str(self.scalar_op)
+        if self.inplace_pattern:
+            return f"{base}{{inplace={self.inplace_pattern}}}"
+        return base
+
+    # ------------------------------------------------------------------ building
+
+    def make_node(self, *inputs: Any) -> Apply:
+        """Build the node on ``inputs`` (tensors, arrays or Python numbers), broadcasting them."""
+        self.scalar_op.check_arity(len(inputs))
+        variables = _convert_inputs(str(self), inputs)
+        out_dtype = self.scalar_op.check_dtypes(*(v.dtype for v in variables))
+        out_shape = self._broadcast_static_shapes(variables)
+        ndim = len(out_shape)
+        padded = [
+            v if v.ndim == ndim else DimShuffle(v.ndim, ("x",) * (ndim - v.ndim) + tuple(range(v.ndim)))(v)
+            for v in variables
+        ]
+        for o, i in self.inplace_pattern:
+            if i >= len(padded):
+                raise ValueError(f"{self}: inplace_pattern names input {i}, but there are {len(padded)} inputs")
+            dest = padded[i].type
+            if dest.dtype != out_dtype or any(d == 1 and s != 1 for d, s in zip(dest.shape, out_shape)):
+                raise TypeError(
+                    f"{self}: output {o} ({out_dtype}, shape {_format_shape(out_shape)}) cannot be "
+                    f"written into input {i} of type {dest}"
+                )
+        out_type = TensorType(out_dtype, out_shape)
+        return Apply(self, padded, [out_type()])
+
+    def _broadcast_static_shapes(self, variables: Sequence[Variable]) -> tuple[int | None, ...]:
+        """The output static shape, raising ``ValueError`` if static sizes cannot broadcast."""
+        ndim = max(v.ndim for v in variables)
+        # Right-aligned, like NumPy: missing leading dims behave as size 1.
+        shapes = [(1,) * (ndim - v.ndim) + v.type.shape for v in variables]
+        out: list[int | None] = []
+        for d in range(ndim):
+            known: dict[int, int] = {}  # size -> first input index having it
+            all_one = True
+            for k, shp in enumerate(shapes):
+                size = shp[d]
+                if size != 1:
+                    all_one = False
+                if size is not None and size != 1:
+                    known.setdefault(size, k)
+            if len(known) > 1:
+                (s1, i1), (s2, i2) = list(known.items())[:2]
+                raise ValueError(
+                    f"{self}: inputs cannot be broadcast together: input {i1} has shape "
+                    f"{_format_shape(variables[i1].type.shape)} and input {i2} has shape "
+                    f"{_format_shape(variables[i2].type.shape)} (sizes {s1} and {s2} in "
+                    f"dimension {d} of the {ndim}-d result)"
+                )
+            out.append(1 if all_one else next(iter(known), None))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def perform(self, node: Apply, inputs: list, output_storage: list[list]) -> None:
+        out_type = node.outputs[0].type
+        result = self.scalar_op.impl(*inputs, dtype=out_type.dtype)
+        # ufuncs on 0-d inputs return NumPy scalars; values must be ndarrays.
+        result = np.asarray(result, dtype=out_type.numpy_dtype)
+        if self.inplace_pattern:
+            _, i = self.inplace_pattern[0]
+            target = inputs[i]
+            np.copyto(target, result)
+            result = target
+        output_storage[0][0] = result
+
+    def infer_shape(self, fgraph, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list[tuple]:
+        """Output shape from the input shapes (ints or symbolic scalars).
+
+        Per dimension: the static size when the output type knows it; otherwise the size of
+        the first input that is not statically 1 there; 1 when all are. This is exact
+        unless that input turns out to have size 1 at run time and broadcasts against a
+        larger one; a proper symbolic broadcast of the sizes replaces it once shape ops exist.
+        """
+        out_shape = node.outputs[0].type.shape
+        result = []
+        for d, static in enumerate(out_shape):
+            if static is not None:
+                result.append(static)
+                continue
+            for inp, shp in zip(node.inputs, input_shapes):
+                if inp.type.shape[d] != 1:
+                    result.append(shp[d])
+                    break
+            else:
+                result.append(1)
+        return [tuple(result)]
+
+    # Gradients (grad/L_op, R_op) arrive with the autodiff work, built from the scalar
+    # table's ``grad`` slot; until then Op's defaults raise MethodNotDefined.
+
+
+class DimShuffle(Op):
+    """Reorder, insert (``"x"``) and drop dimensions of a tensor, returning a view.
+
+    Parameters
+    ----------
+    input_ndim
+        Rank of the input.
+    new_order
+        For each output dimension, the input dimension it takes or ``"x"`` for a new
+        broadcastable (size 1) dimension. Input dimensions not listed are dropped; they must
+        be statically of size 1.
+
+    ``DimShuffle(2, (1, 0))`` transposes a matrix; ``DimShuffle(1, ("x", 0))`` makes a
+    vector a row.
+    """
+
+    __props__ = ("input_ndim", "new_order")
+    view_map = {0: [0]}
+
+    def __init__(self, input_ndim: int, new_order: Sequence[int | str]):
+        if not isinstance(input_ndim, (int, np.integer)) or isinstance(input_ndim, bool) or input_ndim < 0:
+            raise TypeError(f"DimShuffle: input_ndim must be a non-negative int, got {input_ndim!r}")
+        order: list[int | str] = []
+        for entry in new_order:
+            if entry == "x" and isinstance(entry, str):
+                order.append("x")
+            elif isinstance(entry, (int, np.integer)) and not isinstance(entry, bool) and 0 <= entry < input_ndim:
+                order.append(int(entry))
+            else:
+                raise ValueError(
+                    f"DimShuffle: entries of new_order must be 'x' or ints in [0, {input_ndim}), "
+                    f"got {entry!r} in {tuple(new_order)!r}"
+                )
+        kept = [e for e in order if e != "x"]
+        if len(set(kept)) != len(kept):
+            raise ValueError(f"DimShuffle: new_order {tuple(order)} uses an input dimension twice")
+        self.input_ndim = int(input_ndim)
+        self.new_order = tuple(order)
+        self.shuffle = tuple(kept)
+        self.drop = tuple(d for d in range(self.input_ndim) if d not in kept)
+        self.augment = tuple(k for k, e in enumerate(order) if e == "x")
+
+    def __str__(self) -> str:
+        def axes_text(axes: tuple) -> str:
+            return f"axis={axes[0]}" if len(axes) == 1 else f"axes={axes}"
+
+        in_order = list(self.shuffle) == sorted(self.shuffle)
+        if not self.augment and not self.drop and not in_order:
+            return f"Transpose{{axes={self.shuffle}}}"
+        if self.augment and not self.drop and in_order:
+            return f"ExpandDims{{{axes_text(self.augment)}}}"
+        if self.drop and not self.augment and in_order:
+            return f"DropDims{{{axes_text(self.drop)}}}"
+        order = ", ".join(str(e) for e in self.new_order)
+        if len(self.new_order) == 1:
+            order += ","
+        return f"DimShuffle{{order=({order})}}"
+
+    def make_node(self, x: Any) -> Apply:
+        from symgraph.tensor.basic import as_tensor_variable
+
+        x = as_tensor_variable(x)
+        if x.ndim != self.input_ndim:
+            raise TypeError(f"{self} expects a {self.input_ndim}-d input, got {x} of type {x.type}")
+        for d in self.drop:
+            if x.type.shape[d] != 1:
+                raise ValueError(
+                    f"{self}: cannot drop dimension {d} of {x} (type {x.type}): only dimensions "
+                    "whose static size is 1 can be dropped"
+                )
+        out_shape = tuple(1 if e == "x" else x.type.shape[e] for e in self.new_order)
+        return Apply(self, [x], [TensorType(x.type.dtype, out_shape)()])
+
+    def perform(self, node: Apply, inputs: list, output_storage: list[list]) -> None:
+        (x,) = inputs
+        # Dropped (size-1) dims go last, then a reshape that only removes and inserts
+        # size-1 dims, which NumPy always does without copying: the result is a view.
+        res = np.transpose(x, self.shuffle + self.drop)
+        new_shape = tuple(1 if e == "x" else x.shape[e] for e in self.new_order)
+        output_storage[0][0] = res.reshape(new_shape)
+
+    def infer_shape(self, fgraph, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list[tuple]:
+        (ishape,) = input_shapes
+        return [tuple(1 if e == "x" else ishape[e] for e in self.new_order)]

@@ -1,0 +1,46 @@
+"""Interned nodes must not outlive their users: one garbage collection frees a dead graph."""
+
+import gc
+
+from symgraph.graph.basic import Apply, _apply_table
+from symgraph.graph.op import Op
+from symgraph.graph.type import Type
+
+
+class _Real(Type):
+    def filter(self, data, strict=False, allow_downcast=None):
+        return float(data)
+
+
+REAL = _Real()
+
+
+class _Plus(Op):
+    __props__ = ()
+
+    def make_node(self, a, b):
+        return Apply(self, [a, b], [REAL()])
+
+
+def _live_plus_nodes():
+    return sum(1 for node in list(_apply_table.values()) if isinstance(node.op, _Plus))
+
+
+def test_dead_chain_is_freed_by_one_collection():
+    gc.collect()
+    before = _live_plus_nodes()
+    x = REAL("x")
+    v = x
+    for i in range(2000):
+        v = _Plus()(v, REAL.make_constant(float(i % 5)))
+    assert _live_plus_nodes() == before + 2000
+    del v
+    gc.collect()
+    assert _live_plus_nodes() == before
+
+
+def test_live_graph_stays_interned_after_collection():
+    x, y = REAL("x"), REAL("y")
+    z = _Plus()(x, y)
+    gc.collect()
+    assert _Plus()(x, y) is z
