@@ -11,4 +11,4 @@ from symgraph import graph
 from symgraph.graph import Apply, Constant, FunctionGraph, Op, Type, Variable, clone_replace, graph_replace
 from symgraph import tensor
 from symgraph.compile import FAST_COMPILE, FAST_RUN, Function, In, Mode, OpFromGraph, Out, SharedVariable, function, shared
-from symgraph.printing import debugprint, dprint
+from symgraph.printing import debugprint, dprint, pp, pprint

@@ -152,6 +152,12 @@ class Variable:
             cache[cache_key] = function(list(inputs), self, on_unused_input="ignore", **kwargs)
         return cache[cache_key](*[inputs_to_values[v] for v in inputs])
 
+    def dprint(self, **kwargs):
+        """Print this variable's graph (see :func:`symgraph.printing.debugprint`)."""
+        from symgraph.printing import debugprint
+
+        return debugprint(self, **kwargs)
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_fn_cache", None)

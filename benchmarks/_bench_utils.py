@@ -1,0 +1,93 @@
+"""Timing and reporting shared by the benchmark scripts.
+
+Every system is timed in the same run, in interleaved rounds (the order rotates each round), so
+that a slow phase of the machine hits all of them alike. Each round times a batch of calls sized
+to take about ``target`` seconds; the reported number is the median over rounds of the time per
+call.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import timeit
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Case:
+    """One system to time: ``fn(*args)`` is the measured call."""
+
+    name: str
+    fn: object
+    args: tuple
+    note: str = ""
+    setup_seconds: float | None = None  # compile/JIT time (first call included), if any
+    samples: list = field(default_factory=list)
+    number: int = 1
+
+    def timer(self) -> timeit.Timer:
+        names = [f"arg{i}" for i in range(len(self.args))]
+        env = {"fn": self.fn, **dict(zip(names, self.args))}
+        return timeit.Timer(f"fn({', '.join(names)})", globals=env)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+def measure(cases: list[Case], rounds: int, target: float) -> None:
+    """Fill ``case.samples`` with ``rounds`` per-call times for every case."""
+    timers = [case.timer() for case in cases]
+    for case, timer in zip(cases, timers):
+        timer.timeit(1)  # warm up
+        n = 1
+        while True:  # grow the batch until it takes a fair share of the target
+            t = timer.timeit(n)
+            if t >= target / 5 or n >= 10**7:
+                break
+            n *= 5
+        case.number = max(1, round(n * target / max(t, 1e-9)))
+    for r in range(rounds):
+        shift = r % len(cases)
+        for i in list(range(shift, len(cases))) + list(range(shift)):
+            case, timer = cases[i], timers[i]
+            case.samples.append(timer.timeit(case.number) / case.number)
+
+
+def optional_import(name: str):
+    """The module, or ``None`` (with a note on stdout) when it is not installed or broken."""
+    try:
+        return __import__(name)
+    except ImportError:
+        print(f"# {name}: not installed, skipped")
+    except Exception as exc:  # a broken install should not stop the other measurements
+        print(f"# {name}: import failed ({type(exc).__name__}: {exc}), skipped")
+    return None
+
+
+def environment_line() -> str:
+    return (
+        f"# python {platform.python_version()}, numpy {np.__version__}, "
+        f"{platform.machine()} {os.cpu_count()} cpus, {sys.platform}"
+    )
+
+
+def print_table(title: str, cases: list[Case], unit: str, baseline: str) -> None:
+    """Print a markdown table of medians, with each system's ratio to the ``baseline`` case."""
+    scale = {"µs": 1e6, "ms": 1e3, "s": 1.0}[unit]
+    base = next(c for c in cases if c.name == baseline).median
+    print(f"\n{title}\n")
+    print(f"| system | median {unit} | ratio vs {baseline} | compile ms | note |")
+    print("|---|---:|---:|---:|---|")
+    for case in cases:
+        setup = "" if case.setup_seconds is None else f"{case.setup_seconds * 1e3:.1f}"
+        print(
+            f"| {case.name} | {case.median * scale:.3f} | {case.median / base:.2f} | {setup} | {case.note} |"
+        )
+    rounds = len(cases[0].samples)
+    print(f"\n(medians of {rounds} rounds; ratio > 1 means slower than {baseline})")
