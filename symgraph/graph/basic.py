@@ -146,11 +146,16 @@ class Variable:
                 resolved[key] = value
             inputs_to_values = resolved
         inputs = tuple(sorted(inputs_to_values, key=id))
+        args = [inputs_to_values[v] for v in inputs]
         cache = self.__dict__.setdefault("_fn_cache", {})
-        cache_key = (inputs, tuple(sorted(kwargs.items())))
-        if cache_key not in cache:
-            cache[cache_key] = function(list(inputs), self, on_unused_input="ignore", **kwargs)
-        return cache[cache_key](*[inputs_to_values[v] for v in inputs])
+        try:
+            cache_key = (inputs, tuple(sorted(kwargs.items())))
+            fn = cache.get(cache_key)
+        except TypeError:  # unhashable options (e.g. givens as a dict): compile uncached
+            return function(list(inputs), self, on_unused_input="ignore", **kwargs)(*args)
+        if fn is None:
+            fn = cache[cache_key] = function(list(inputs), self, on_unused_input="ignore", **kwargs)
+        return fn(*args)
 
     def dprint(self, **kwargs):
         """Print this variable's graph (see :func:`symgraph.printing.debugprint`)."""

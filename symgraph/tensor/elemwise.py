@@ -166,6 +166,54 @@ class Elemwise(Op):
             result = target
         output_storage[0][0] = result
 
+    def make_py_thunk(self, node, storage_map, compute_map, no_recycling, debug=False):
+        """A thunk specialised for the common case: no in-place output and inputs already of
+        the output dtype, so the ufunc needs no casting argument (this is most of the
+        Python linker's per-call cost). Other cases run :meth:`perform`."""
+        out_dtype = node.outputs[0].type.numpy_dtype
+        variadic = self.scalar_op.variadic
+        if (
+            self.inplace_pattern
+            or debug
+            or (variadic and len(node.inputs) != 2)
+            or any(i.type.numpy_dtype != out_dtype for i in node.inputs)
+        ):
+            return super().make_py_thunk(node, storage_map, compute_map, no_recycling, debug)
+        # The table's NumPy function itself: a binary variadic op is its plain ufunc.
+        ufunc = self.scalar_op.spec.impl
+        in_cells = [storage_map[v] for v in node.inputs]
+        out_cell = storage_map[node.outputs[0]]
+        flag = compute_map[node.outputs[0]] if compute_map is not None else [False]
+        ndarray, asarray = np.ndarray, np.asarray
+
+        if len(in_cells) == 2:
+            a_cell, b_cell = in_cells
+
+            def thunk():
+                r = ufunc(a_cell[0], b_cell[0])
+                # ufuncs on 0-d inputs return NumPy scalars; values must be ndarrays.
+                out_cell[0] = r if type(r) is ndarray else asarray(r)
+                flag[0] = True
+
+        elif len(in_cells) == 1:
+            (a_cell,) = in_cells
+
+            def thunk():
+                r = ufunc(a_cell[0])
+                out_cell[0] = r if type(r) is ndarray else asarray(r)
+                flag[0] = True
+
+        else:  # fixed arity above two (none in the table yet)
+
+            def thunk():
+                r = ufunc(*[c[0] for c in in_cells])
+                out_cell[0] = r if type(r) is ndarray else asarray(r)
+                flag[0] = True
+
+        thunk.inputs, thunk.outputs = in_cells, [out_cell]
+        thunk.lazy, thunk.node, thunk.perform = False, node, self.perform
+        return thunk
+
     def infer_shape(self, fgraph, node: Apply, input_shapes: Sequence[Sequence[Any]]) -> list[tuple]:
         """Output shape from the input shapes (ints or symbolic scalars).
 

@@ -44,3 +44,15 @@ def test_live_graph_stays_interned_after_collection():
     z = _Plus()(x, y)
     gc.collect()
     assert _Plus()(x, y) is z
+
+
+def test_eval_with_unhashable_options_compiles_uncached():
+    import numpy as np
+
+    import symgraph.tensor as st
+
+    x, y = st.dscalar("x"), st.dscalar("y")
+    z = x * 2 + y
+    assert z.eval({x: 1.0}, givens={y: x}) == 3.0
+    assert z.eval({x: 2.0}, givens={y: x}) == 6.0
+    assert np.asarray(z.eval({x: 1.0, y: 5.0})) == 7.0
