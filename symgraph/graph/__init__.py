@@ -15,6 +15,13 @@ from symgraph.graph.basic import (
     vars_between,
 )
 from symgraph.graph.fg import FunctionGraph
+from symgraph.graph.null_type import (
+    DisconnectedType,
+    NullType,
+    disconnected_type,
+    grad_not_implemented,
+    grad_undefined,
+)
 from symgraph.graph.op import (
     HasInnerGraph,
     Op,
@@ -38,5 +45,6 @@ __all__ = [
     "graph_inputs", "io_toposort", "rebuild_graph", "toposort", "vars_between", "FunctionGraph",
     "HasInnerGraph", "Op", "compute_test_value", "get_test_value", "get_test_values",
     "missing_test_message", "clone_replace", "graph_replace", "GenericType", "Type", "generic",
+    "DisconnectedType", "NullType", "disconnected_type", "grad_not_implemented", "grad_undefined",
     "InconsistencyError", "MethodNotDefined", "MissingInputError", "TestValueError", "add_tag_trace",
 ]

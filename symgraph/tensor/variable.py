@@ -16,7 +16,7 @@ from typing import Any
 
 from symgraph.graph.basic import Constant, Variable
 
-__all__ = ["TensorVariable", "TensorConstant"]
+__all__ = ["TensorVariable", "TensorConstant", "tensor_method"]
 
 
 def _basic():
@@ -142,3 +142,24 @@ class TensorConstant(TensorVariable, Constant):
     Tensor constants are interned like all constants: ``st.constant(2.0) is st.constant(2.0)``.
     Their type has a fully static shape (the shape of the data).
     """
+
+
+def tensor_method(name: str | None = None, *, as_property: bool = False):
+    """Attach a function to :class:`TensorVariable` as a method (or a read-only property).
+
+    Modules of the tensor library register their methods this way (``x.sum()``,
+    ``x.reshape(...)``, ``x.shape``) so each op family keeps its methods next to its ops::
+
+        @tensor_method("sum")
+        def _sum_method(self, axis=None, keepdims=False): ...
+    """
+
+    def attach(fn):
+        attr = name or fn.__name__
+        if attr in TensorVariable.__dict__:
+            raise AttributeError(f"TensorVariable.{attr} is already defined")
+        setattr(TensorVariable, attr, property(fn) if as_property else fn)
+        return fn
+
+    return attach
+
