@@ -10,5 +10,6 @@ from symgraph.configdefaults import config
 from symgraph import graph
 from symgraph.graph import Apply, Constant, FunctionGraph, Op, Type, Variable, clone_replace, graph_replace
 from symgraph import tensor
+from symgraph.gradient import Lop, Rop, grad, hessian, hessian_vector_product, jacobian, verify_grad
 from symgraph.compile import FAST_COMPILE, FAST_RUN, Function, In, Mode, OpFromGraph, Out, SharedVariable, function, shared
 from symgraph.printing import debugprint, dprint, pp, pprint

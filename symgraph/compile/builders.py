@@ -25,6 +25,7 @@ import numpy as np
 
 from symgraph.graph.basic import Apply, Constant, Variable, ancestors, graph_inputs, rebuild_graph
 from symgraph.graph.fg import FunctionGraph
+from symgraph.graph.null_type import DisconnectedType, disconnected_type
 from symgraph.graph.op import HasInnerGraph, Op
 from symgraph.graph.replace import graph_replace
 from symgraph.graph.utils import MissingInputError, format_trace
@@ -75,9 +76,14 @@ class OpFromGraph(Op, HasInnerGraph):
     neither an input, a shared variable nor a constant raises
     :class:`~symgraph.graph.utils.MissingInputError`.
 
+    lop_overrides, rop_overrides
+        Optional callables replacing the derived derivatives: ``lop_overrides(inputs,
+        outputs, output_grads)`` returns one gradient per input and
+        ``rop_overrides(inputs, eval_points)`` one tangent per output (PyTensor's
+        signatures). By default gradients and R_ops flow through the inner graph.
+
     Each instance is its own op: two ``OpFromGraph`` built from the same graph are not equal
-    (as in PyTensor). ``grad``/``R_op``/``infer_shape`` are not implemented yet and raise
-    :class:`~symgraph.graph.utils.MethodNotDefined`.
+    (as in PyTensor).
     """
 
     def __init__(
@@ -86,6 +92,8 @@ class OpFromGraph(Op, HasInnerGraph):
         outputs: Sequence[Variable],
         inline: bool = False,
         name: str | None = None,
+        lop_overrides: Any = None,
+        rop_overrides: Any = None,
         **kwargs: Any,
     ):
         inputs = _as_variable_list("inputs", inputs)
@@ -131,6 +139,8 @@ class OpFromGraph(Op, HasInnerGraph):
         self.is_inline = bool(inline)
         self.name = name
         self.kwargs = dict(kwargs)
+        self.lop_overrides = lop_overrides
+        self.rop_overrides = rop_overrides
         self._fn = None
 
     # ------------------------------------------------------------------ inner graph
@@ -217,6 +227,46 @@ class OpFromGraph(Op, HasInnerGraph):
             if any(value is inp or _shares_memory(value, inp) for inp in inputs):
                 value = copy.deepcopy(value)
             cell[0] = value
+
+    # ------------------------------------------------------------------ derivatives and shapes
+
+    def L_op(self, inputs, outputs, output_grads):
+        """Gradients through the inner graph (or ``lop_overrides``)."""
+        if self.lop_overrides is not None:
+            return list(self.lop_overrides(list(inputs), list(outputs), list(output_grads)))
+        from symgraph.gradient import grad
+
+        inner = self.inline_outputs(inputs)
+        known = {o: g for o, g in zip(inner, output_grads) if not isinstance(g.type, DisconnectedType)}
+        if not known:
+            return [disconnected_type() for _ in inputs]
+        return grad(
+            None,
+            list(inputs),
+            known_grads=known,
+            disconnected_inputs="ignore",
+            return_disconnected="disconnected",
+            null_gradients="return",
+        )
+
+    def R_op(self, inputs, eval_points):
+        """Directional derivatives through the inner graph (or ``rop_overrides``)."""
+        if self.rop_overrides is not None:
+            return list(self.rop_overrides(list(inputs), list(eval_points)))
+        from symgraph.gradient import Rop
+
+        pairs = [(x, e) for x, e in zip(inputs, eval_points) if e is not None]
+        inner = self.inline_outputs(inputs)
+        return Rop(
+            inner, [x for x, _ in pairs], [e for _, e in pairs],
+            disconnected_outputs="ignore", return_disconnected="none",
+        )
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        """The inner outputs' shapes, inferred on the node's own inputs."""
+        from symgraph.tensor.shape import symbolic_shape
+
+        return [symbolic_shape(o) for o in self.inline_outputs(node.inputs)]
 
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
         """``pattern[i][j]``: whether inner output ``j`` depends on inner input ``i``."""

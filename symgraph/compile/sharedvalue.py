@@ -255,3 +255,25 @@ def tensor_constructor(value, name=None, strict=False, allow_downcast=None, borr
     if not borrow and _aliases(data, value):
         data = data.copy()
     return TensorSharedVariable(type_, data, strict=strict, allow_downcast=allow_downcast, name=name)
+
+
+@shared_constructor
+def random_generator_constructor(value, name=None, strict=False, allow_downcast=None, borrow=False, shape=None):
+    """Shared random generators from ``numpy.random.Generator`` values (copied unless ``borrow``).
+
+    The variable's type is :class:`symgraph.tensor.random.RandomGeneratorType`; random ops
+    applied to it set its ``default_update`` so compiled functions advance it on each call.
+    """
+    if not isinstance(value, np.random.Generator) or shape is not None:
+        # shape= falls through to the generic constructor, which explains it applies to arrays.
+        raise TypeError(f"not a numpy.random.Generator: {type(value).__name__}")
+    # Imported here: the tensor library sits above the compile layer's import of this module.
+    from symgraph.tensor.random import RandomGeneratorSharedVariable, random_generator_type
+
+    return RandomGeneratorSharedVariable(
+        random_generator_type,
+        value if borrow else copy.deepcopy(value),
+        strict=strict,
+        allow_downcast=allow_downcast,
+        name=name,
+    )

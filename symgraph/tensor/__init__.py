@@ -8,6 +8,8 @@
 'Matrix(float64, shape=(?, ?))'
 """
 
+import importlib
+
 from symgraph.tensor import basic, elemwise, scalar_ops, type, variable
 from symgraph.tensor.basic import *  # noqa: F401,F403  (constructors and elementwise functions)
 from symgraph.tensor.basic import __all__ as _basic_all
@@ -18,13 +20,15 @@ from symgraph.tensor.variable import TensorConstant, TensorVariable, tensor_meth
 
 # The op families, in dependency order: a module may import the ones above it at module
 # level; it imports later ones inside functions.
-from symgraph.tensor import shape, creation, join, reduction, subtensor, products  # noqa: E402
-from symgraph.tensor.shape import *  # noqa: F401,F403,E402
-from symgraph.tensor.creation import *  # noqa: F401,F403,E402
-from symgraph.tensor.join import *  # noqa: F401,F403,E402
-from symgraph.tensor.reduction import *  # noqa: F401,F403,E402
-from symgraph.tensor.subtensor import *  # noqa: F401,F403,E402
-from symgraph.tensor.products import *  # noqa: F401,F403,E402
+# Their public functions are exported here; some share a module's name (``shape``, ``join``),
+# and the function wins, as in PyTensor (the module stays reachable via sys.modules).
+_FAMILIES = ("shape", "creation", "join", "reduction", "subtensor", "products")
+_family_names: list[str] = []
+for _family in _FAMILIES:
+    _module = importlib.import_module(f"symgraph.tensor.{_family}")
+    _family_names.extend(_module.__all__)
+    globals().update({_name: getattr(_module, _name) for _name in _module.__all__})
+del _family, _module
 from symgraph.tensor import linalg, random  # noqa: E402
 
 __all__ = [
@@ -37,10 +41,5 @@ __all__ = [
     "get_scalar_op",
     "tensor_method",
     *_basic_all,
-    *shape.__all__,
-    *creation.__all__,
-    *join.__all__,
-    *reduction.__all__,
-    *subtensor.__all__,
-    *products.__all__,
+    *_family_names,
 ]

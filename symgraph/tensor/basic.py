@@ -24,7 +24,7 @@ from symgraph.configdefaults import config
 from symgraph.graph.basic import Apply, Variable
 from symgraph.graph.utils import add_tag_trace
 from symgraph.tensor.elemwise import DimShuffle, Elemwise, is_weak_scalar
-from symgraph.tensor.scalar_ops import SCALAR_OP_TABLE, ScalarOp, get_scalar_op
+from symgraph.tensor.scalar_ops import SCALAR_OP_TABLE, ScalarOp, cast_op_name, get_scalar_op
 from symgraph.tensor.type import TensorType, normalize_dtype
 from symgraph.tensor.variable import TensorConstant, TensorVariable
 
@@ -38,6 +38,7 @@ __all__ = [
     "tensor3",
     "tensor4",
     "elemwise_function",
+    "cast",
 ]
 
 # Supported dtypes in the order used to widen unsupported NumPy dtypes (first safe fit wins).
@@ -72,8 +73,8 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None,
     variable is never renamed); an :class:`Apply` gives its default output; NumPy arrays,
     Python numbers and (nested) lists become constants via :func:`constant`. ``ndim``
     requests a rank: leading dimensions of static size 1 may be dropped to reach it (constants
-    may also gain leading size-1 dimensions). ``dtype`` must match a variable's dtype (there is
-    no cast op yet); for values it is the constant's dtype.
+    may also gain leading size-1 dimensions). ``dtype`` must match a variable's dtype (convert
+    variables with :func:`cast`); for values it is the constant's dtype.
 
     Raises ``TypeError`` for variables of other types and for values that are not numeric.
     """
@@ -284,10 +285,26 @@ def elemwise_function(scalar_op: ScalarOp | str) -> Callable[..., TensorVariable
     return function
 
 
-# One function per row of the scalar table, plus its NumPy-style aliases.
+# One function per public row of the scalar table, plus its NumPy/PyTensor aliases.
 for _spec in SCALAR_OP_TABLE:
+    if not _spec.public:
+        continue
     _fn = elemwise_function(_spec.name)
     for _alias in (_spec.name, *_spec.aliases):
         globals()[_alias] = _fn
         __all__.append(_alias)
 del _spec, _fn, _alias
+
+
+def cast(x: Any, dtype: Any) -> TensorVariable:
+    """``x`` converted elementwise to ``dtype`` (``x`` itself if it already has that dtype).
+
+    Conversions follow NumPy's ``astype``: floats to integers truncate toward zero, non-zero
+    values become ``True``. The gradient is the output gradient cast back to ``x``'s dtype
+    when both dtypes are floats, and zero otherwise. Also available as ``x.astype(dtype)``.
+    """
+    x = as_tensor_variable(x)
+    dtype = normalize_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return elemwise_function(cast_op_name(dtype))(x)

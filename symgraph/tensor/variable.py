@@ -47,8 +47,10 @@ def _binary(fn_name: str, reflected: bool):
 class TensorVariable(Variable):
     """A symbolic n-dimensional array, of :class:`~symgraph.tensor.type.TensorType`.
 
-    Supports ``+ - * /`` and unary ``-`` (also with the tensor on the right), ``.T``,
-    :meth:`dimshuffle` and :meth:`transpose`. Truth testing raises ``TypeError``: a symbolic
+    Supports ``+ - * / // % **``, ``< <= > >=``, ``& | ^`` (also with the tensor on the
+    right), unary ``-``, ``~`` and ``abs()``, :meth:`astype`, ``.T``, :meth:`dimshuffle` and
+    :meth:`transpose`; other modules add more through :func:`tensor_method`. ``==`` and
+    ``!=`` compare variables by identity (use ``st.eq``/``st.neq`` for elementwise tests). Truth testing raises ``TypeError``: a symbolic
     value has no truth value until it is computed.
     """
 
@@ -89,12 +91,43 @@ class TensorVariable(Variable):
     __rmul__ = _binary("mul", reflected=True)
     __truediv__ = _binary("true_div", reflected=False)
     __rtruediv__ = _binary("true_div", reflected=True)
+    __floordiv__ = _binary("floor_divide", reflected=False)
+    __rfloordiv__ = _binary("floor_divide", reflected=True)
+    __mod__ = _binary("mod", reflected=False)
+    __rmod__ = _binary("mod", reflected=True)
+    __pow__ = _binary("power", reflected=False)
+    __rpow__ = _binary("power", reflected=True)
 
     def __neg__(self):
         return _basic().neg(self)
 
     def __pos__(self):
         return self
+
+    def __abs__(self):
+        return _basic().abs(self)
+
+    # ------------------------------------------------------------------ comparisons and bits
+    # ``==`` and ``!=`` are deliberately absent: variables compare by identity (graphs and
+    # dicts rely on it); use st.eq / st.neq. Python reflects ``1 < x`` to ``x > 1`` itself.
+
+    __lt__ = _binary("lt", reflected=False)
+    __le__ = _binary("le", reflected=False)
+    __gt__ = _binary("gt", reflected=False)
+    __ge__ = _binary("ge", reflected=False)
+    __and__ = _binary("bitwise_and", reflected=False)
+    __rand__ = _binary("bitwise_and", reflected=True)
+    __or__ = _binary("bitwise_or", reflected=False)
+    __ror__ = _binary("bitwise_or", reflected=True)
+    __xor__ = _binary("bitwise_xor", reflected=False)
+    __rxor__ = _binary("bitwise_xor", reflected=True)
+
+    def __invert__(self):
+        return _basic().invert(self)
+
+    def astype(self, dtype: Any) -> "TensorVariable":
+        """This tensor converted to ``dtype`` (``st.cast``); itself if it has that dtype."""
+        return _basic().cast(self, dtype)
 
     # ------------------------------------------------------------------ dimension shuffling
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import symgraph
+import symgraph as sg
 import symgraph.tensor as st
 from symgraph.compile.builders import OpFromGraph
 from symgraph.graph.basic import graph_inputs
@@ -199,13 +200,35 @@ def test_connection_pattern():
     assert op.connection_pattern(node) == [[True, False], [True, False], [False, True]]
 
 
-def test_gradients_are_not_defined_yet():
-    op = axpy_op()
-    a = st.dscalar("a")
-    with pytest.raises(MethodNotDefined, match="OpFromGraph does not implement grad"):
-        op.L_op([a, a], [op(a, a)], [st.dscalar("g")])
-    with pytest.raises(MethodNotDefined, match="R_op"):
-        op.R_op([a, a], [a, a])
+def test_gradient_flows_through_inner_graph():
+    a, b = st.dvector("a"), st.dvector("b")
+    op = OpFromGraph([a, b], [st.exp(a) * b])
+    x, y = st.dvector("x"), st.dvector("y")
+    cost = op(x, y).sum()
+    gx, gy = sg.grad(cost, [x, y])
+    xv, yv = np.array([0.1, -0.4]), np.array([1.5, 2.0])
+    f = sg.function([x, y], [gx, gy])
+    got_x, got_y = f(xv, yv)
+    np.testing.assert_allclose(got_x, np.exp(xv) * yv)
+    np.testing.assert_allclose(got_y, np.exp(xv))
+    sg.verify_grad(lambda u, v: op(u, v), [xv, yv])
+
+
+def test_rop_flows_through_inner_graph():
+    a = st.dvector("a")
+    op = OpFromGraph([a], [st.exp(a) * a])
+    x, v = st.dvector("x"), st.dvector("v")
+    jvp = sg.Rop(op(x), x, v)
+    xv, vv = np.array([0.3, -1.2]), np.array([2.0, 0.5])
+    np.testing.assert_allclose(sg.function([x, v], jvp)(xv, vv), np.exp(xv) * (1 + xv) * vv)
+
+
+def test_lop_override_is_used():
+    a = st.dvector("a")
+    op = OpFromGraph([a], [a * 2.0], lop_overrides=lambda inputs, outputs, grads: [grads[0] * 10.0])
+    x = st.dvector("x")
+    g = sg.grad(op(x).sum(), x)
+    np.testing.assert_allclose(sg.function([x], g)(np.ones(3)), np.full(3, 10.0))
 
 
 def test_inline_outputs():

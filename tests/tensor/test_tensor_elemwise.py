@@ -11,7 +11,6 @@ from hypothesis.extra import numpy as hnp
 import symgraph.tensor as st
 from symgraph.configdefaults import config
 from symgraph.graph.basic import Constant, toposort
-from symgraph.graph.utils import MethodNotDefined
 from symgraph.tensor import scalar_ops
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
 from symgraph.tensor.scalar_ops import VARIADIC, get_scalar_op
@@ -44,11 +43,11 @@ def test_table_generates_module_names():
     for spec in scalar_ops.SCALAR_OP_TABLE:
         op = getattr(scalar_ops, spec.name)
         assert op is get_scalar_op(spec.name)
-        assert op.spec is spec and op.grad is None
-    assert [o.name for o in scalar_ops.all_scalar_ops()] == [
-        "add", "sub", "mul", "true_div", "neg", "exp", "log"
-    ]
-    with pytest.raises(KeyError, match="known: add"):
+        assert op.spec is spec and op.derivative is spec.derivative
+    names = [o.name for o in scalar_ops.all_scalar_ops()]
+    assert names == [spec.name for spec in scalar_ops.SCALAR_OP_TABLE]
+    assert names[:3] == ["add", "sub", "mul"] and len(set(names)) == len(names)
+    with pytest.raises(KeyError, match="known: abs, add"):
         get_scalar_op("nope")
 
 
@@ -186,10 +185,13 @@ def test_infer_shape_with_ints_and_symbols():
     assert node1.op.infer_shape(None, node1, [("p",), ("q",)]) == [(1,)]
 
 
-def test_gradients_are_not_implemented_yet():
-    node = (st.vector("x") + st.vector("y")).owner
-    with pytest.raises(MethodNotDefined):
-        node.op.grad(node.inputs, [node.outputs[0]])
+def test_grad_is_l_op_with_the_rebuilt_output():
+    x, y = st.vector("x"), st.vector("y")
+    node = (x * y).owner
+    g = st.vector("g")
+    gx, gy = node.op.grad(node.inputs, [g])
+    assert [type(v.owner.op) for v in (gx, gy)] == [Elemwise, Elemwise]
+    assert evaluate(gx, {g: np.array([2.0]), y: np.array([3.0])}) == 6.0
 
 
 # --------------------------------------------------------------------------- Elemwise: perform

@@ -1,0 +1,156 @@
+"""Checking ops the way the test suite does: values, gradients, R_op and infer_shape.
+
+:func:`check_op` is meant for anyone writing an Op (the library's own tests use it): it
+compiles the op's graph on concrete inputs and compares
+
+1. the values (and dtype and rank) with a NumPy/SciPy reference,
+2. the gradient with central finite differences (:func:`symgraph.gradient.verify_grad`),
+3. the R_op (forward-mode derivative) with central finite differences,
+4. the shape from the ops' ``infer_shape`` with the shape of the computed value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from symgraph.gradient import Rop, _default_tolerances, verify_grad
+
+__all__ = ["check_op", "symbolic_inputs", "assert_values_close"]
+
+
+def symbolic_inputs(values: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list:
+    """One symbolic tensor per value, with its dtype and rank; size-1 dims are static 1 (so
+    they may broadcast) and other dims unknown (so shape inference is really exercised)."""
+    import symgraph.tensor as st
+
+    names = names or [f"in{i}" for i in range(len(values))]
+    return [
+        st.tensor(name, dtype=v.dtype.name, shape=tuple(1 if s == 1 else None for s in v.shape))
+        for name, v in zip(names, values)
+    ]
+
+
+def assert_values_close(actual: Any, expected: Any, dtype: str, what: str = "value") -> None:
+    """Exact comparison for integer/bool results, dtype-appropriate tolerance for floats."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    if np.dtype(dtype).kind == "f":
+        rtol = 1e-4 if dtype == "float32" else 1e-7
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * 10, equal_nan=True, err_msg=what)
+    else:
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+
+
+def check_op(
+    build: Callable[..., Any],
+    inputs: Sequence[Any],
+    expected: Callable[..., Any] | None = None,
+    *,
+    grad: bool = True,
+    rop: bool = True,
+    shape: bool = True,
+    rng: np.random.Generator | int | None = None,
+    eps: float | None = None,
+    abs_tol: float | None = None,
+    rel_tol: float | None = None,
+    wrt: Sequence[int] | None = None,
+):
+    """Check the graph ``build(*symbolic inputs)`` on the numeric ``inputs``.
+
+    ``expected(*inputs)`` is the reference value. ``wrt`` lists the input positions to
+    differentiate (default: every float input); gradient and R_op checks are skipped for
+    non-float outputs. Returns the computed value.
+    """
+    from symgraph.compile.function import function
+
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng if rng is not None else 0)
+    values = [np.asarray(v) for v in inputs]
+    sym = symbolic_inputs(values)
+    out = build(*sym)
+    f = function(sym, out, on_unused_input="ignore")
+    value = f(*values)
+    assert isinstance(value, np.ndarray), f"output is a {type(value).__name__}, not an ndarray"
+    assert value.dtype == out.type.numpy_dtype, f"output dtype {value.dtype}, declared {out.type.dtype}"
+    assert value.ndim == out.type.ndim, f"output rank {value.ndim}, declared {out.type.ndim}"
+    for d, (static, actual) in enumerate(zip(out.type.shape, value.shape)):
+        assert static is None or static == actual, f"dim {d}: static size {static}, actual {actual}"
+    if expected is not None:
+        assert_values_close(value, expected(*[v.copy() for v in values]), out.type.dtype)
+
+    if shape:
+        from symgraph.tensor.shape import symbolic_shape
+
+        # No fallback: the output's own op must infer its shape (not just read it at run time).
+        dims = symbolic_shape(out, fallback=False)
+        if dims:
+            shape_fn = function(sym, list(dims), on_unused_input="ignore")
+            inferred = tuple(int(d) for d in shape_fn(*values))
+        else:
+            inferred = ()
+        assert inferred == value.shape, f"infer_shape gives {inferred}, actual shape {value.shape}"
+
+    float_out = out.type.dtype in ("float32", "float64")
+    if wrt is None:
+        wrt = [i for i, v in enumerate(values) if v.dtype.kind == "f"]
+    wrt = list(wrt)
+    if not float_out or not wrt:
+        return value
+
+    def partial(*diff_inputs):
+        full = list(sym)
+        for k, i in enumerate(wrt):
+            full[i] = diff_inputs[k]
+        # Inputs not differentiated stay symbolic and are bound to their values below.
+        return build(*full)
+
+    if grad:
+        fixed = [i for i in range(len(values)) if i not in wrt]
+        if fixed:
+            import symgraph.tensor as st
+
+            def partial_fixed(*diff_inputs):
+                full = [st.constant(values[i]) if i in fixed else None for i in range(len(values))]
+                for k, i in enumerate(wrt):
+                    full[i] = diff_inputs[k]
+                return build(*full)
+
+            verify_grad(partial_fixed, [values[i] for i in wrt], rng=rng, eps=eps, abs_tol=abs_tol, rel_tol=rel_tol)
+        else:
+            verify_grad(partial, [values[i] for i in wrt], rng=rng, eps=eps, abs_tol=abs_tol, rel_tol=rel_tol)
+
+    if rop:
+        low = out.type.dtype == "float32" or any(values[i].dtype == np.float32 for i in wrt)
+        d_eps, d_abs, d_rel = _default_tolerances("float32" if low else "float64")
+        step = d_eps if eps is None else eps
+        a_tol = d_abs if abs_tol is None else abs_tol
+        r_tol = d_rel if rel_tol is None else rel_tol
+        tangents = [rng.normal(size=values[i].shape).astype(values[i].dtype) for i in wrt]
+        tangent_vars = [sym[i].type() for i in wrt]
+        jvp = Rop(out, [sym[i] for i in wrt], tangent_vars)
+        jvp_fn = function(sym + tangent_vars, jvp, on_unused_input="ignore")
+        symbolic = np.asarray(jvp_fn(*values, *tangents), dtype=np.float64)
+        plus = [v.copy() for v in values]
+        minus = [v.copy() for v in values]
+        for k, i in enumerate(wrt):
+            plus[i] = (values[i] + step * tangents[k]).astype(values[i].dtype)
+            minus[i] = (values[i] - step * tangents[k]).astype(values[i].dtype)
+        numeric = (np.asarray(f(*plus), dtype=np.float64) - np.asarray(f(*minus), dtype=np.float64)) / (2 * step)
+        # A nan/inf on either side would slip through the tolerance comparisons below.
+        assert np.array_equal(np.isfinite(symbolic), np.isfinite(numeric)), (
+            f"R_op is not finite where finite differences are (or the reverse): "
+            f"symbolic {symbolic}, finite differences {numeric}"
+        )
+        symbolic = np.where(np.isfinite(symbolic), symbolic, 0.0)
+        numeric = np.where(np.isfinite(numeric), numeric, 0.0)
+        err = np.abs(symbolic - numeric)
+        scale = np.abs(symbolic) + np.abs(numeric)
+        bad = (err > a_tol) & (err > r_tol * np.maximum(scale, 1e-8))
+        assert not np.any(bad), (
+            f"R_op mismatch: largest absolute error {err.max():.3g}, "
+            f"symbolic {symbolic[bad][:5]}, finite differences {numeric[bad][:5]}"
+        )
+    return value
