@@ -18,7 +18,7 @@ import numpy as np
 
 from symgraph.gradient import Rop, _default_tolerances, verify_grad
 
-__all__ = ["check_op", "symbolic_inputs", "assert_values_close"]
+__all__ = ["check_op", "check_rewrite", "graph_ops", "symbolic_inputs", "assert_values_close"]
 
 
 def symbolic_inputs(values: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list:
@@ -154,3 +154,55 @@ def check_op(
             f"symbolic {symbolic[bad][:5]}, finite differences {numeric[bad][:5]}"
         )
     return value
+
+
+def graph_ops(fgraph) -> list:
+    """The ops of ``fgraph``'s nodes in execution order (for structure assertions)."""
+    return [node.op for node in fgraph.toposort()]
+
+
+def _matches(op: Any, pattern: Any) -> bool:
+    if isinstance(pattern, type):
+        return isinstance(op, pattern)
+    if callable(pattern) and not hasattr(pattern, "make_node"):
+        return bool(pattern(op))
+    return op == pattern
+
+
+def check_rewrite(
+    inputs: Sequence[Any],
+    outputs: Any,
+    values: Sequence[Any],
+    *,
+    present: Sequence[Any] = (),
+    absent: Sequence[Any] = (),
+    mode: Any = "FAST_RUN",
+    rtol: float | None = None,
+    atol: float = 0.0,
+):
+    """Compile ``outputs`` with ``mode`` (default FAST_RUN) and with FAST_COMPILE, check the
+    values agree on ``values``, and check the rewritten graph's structure.
+
+    ``present``/``absent`` hold op classes, op instances or predicates ``op -> bool``: each
+    ``present`` pattern must match some op of the rewritten graph, no ``absent`` pattern may.
+    Returns the rewritten FunctionGraph.
+    """
+    from symgraph.compile.function import function
+
+    fast = function(list(inputs), outputs, mode=mode, on_unused_input="ignore")
+    reference = function(list(inputs), outputs, mode="FAST_COMPILE", on_unused_input="ignore")
+    got = fast(*[np.copy(v) for v in values])
+    want = reference(*[np.copy(v) for v in values])
+    single = not isinstance(outputs, (list, tuple))
+    for k, (a, b) in enumerate(zip([got] if single else got, [want] if single else want)):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype, f"output {k}: dtype {a.dtype} after rewriting, {b.dtype} before"
+        tol = rtol if rtol is not None else (1e-5 if a.dtype == np.float32 else 1e-10)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=atol, equal_nan=True, err_msg=f"output {k}")
+    ops = graph_ops(fast.maker.fgraph)
+    for pattern in present:
+        assert any(_matches(op, pattern) for op in ops), f"no op matching {pattern} in rewritten graph: {ops}"
+    for pattern in absent:
+        found = [op for op in ops if _matches(op, pattern)]
+        assert not found, f"ops matching {pattern} remain in rewritten graph: {found}"
+    return fast.maker.fgraph

@@ -314,3 +314,14 @@ def get_mode(mode: Mode | str | None) -> Mode:
                 "(or pass a Mode instance)"
             ) from None
     raise TypeError(f"mode must be None, a mode name or a Mode, got {type(mode).__name__} {mode!r}")
+
+
+def _register_standard_passes() -> None:
+    """Register the rewriting package's standard pipeline (merge, constant folding, ...)."""
+    from symgraph.rewriting import standard_passes
+
+    for name, fn, optimizers, position, tags in standard_passes():
+        register_rewrite_pass(name, fn, optimizers=optimizers, position=position, tags=tags)
+
+
+_register_standard_passes()

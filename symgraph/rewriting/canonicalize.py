@@ -1,0 +1,7 @@
+"""(being written)"""
+
+from symgraph.rewriting.basic import RulePass
+
+CANONICALIZE = RulePass("canonicalize", [])
+
+__all__ = ["CANONICALIZE"]
