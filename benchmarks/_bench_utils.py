@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 import timeit
 from dataclasses import dataclass, field
 
@@ -59,6 +60,30 @@ def measure(cases: list[Case], rounds: int, target: float) -> None:
             case.samples.append(timer.timeit(case.number) / case.number)
 
 
+def assert_matches(result, expected, name: str, rtol: float = 1e-10, atol: float = 1e-12) -> None:
+    """Check ``result`` against ``expected`` (an array, or a list/tuple of arrays)."""
+    if isinstance(expected, (list, tuple)):
+        assert len(result) == len(expected), f"{name}: {len(result)} outputs, expected {len(expected)}"
+        for i, (r, e) in enumerate(zip(result, expected)):
+            np.testing.assert_allclose(np.asarray(r), e, rtol=rtol, atol=atol, err_msg=f"{name}, output {i}")
+    else:
+        np.testing.assert_allclose(np.asarray(result), expected, rtol=rtol, atol=atol, err_msg=name)
+
+
+def compiled_case(name: str, build, inputs: tuple, expected, note: str = "", **tolerances) -> Case:
+    """A :class:`Case` for the callable ``build()`` returns, after checking its result.
+
+    ``build`` compiles (or jits) the function; the time it takes plus the first call is the
+    case's ``setup_seconds``. The first call's result must match ``expected``.
+    """
+    start = time.perf_counter()
+    fn = build()
+    result = fn(*inputs)
+    seconds = time.perf_counter() - start
+    assert_matches(result, expected, name, **tolerances)
+    return Case(name, fn, inputs, note, seconds)
+
+
 def optional_import(name: str):
     """The module, or ``None`` (with a note on stdout) when it is not installed or broken."""
     try:
@@ -68,6 +93,17 @@ def optional_import(name: str):
     except Exception as exc:  # a broken install should not stop the other measurements
         print(f"# {name}: import failed ({type(exc).__name__}: {exc}), skipped")
     return None
+
+
+def pytensor_modes(pytensor) -> list[tuple[str, object]]:
+    """``(case name, mode)`` pairs to time PyTensor with: its default mode, plus its C backend
+    (the ``cvm`` linker) when the default is something else (Numba, from PyTensor 3 on)."""
+    from pytensor.compile.mode import Mode, get_default_mode
+
+    modes = [("pytensor", None)]
+    if type(get_default_mode().linker).__name__ not in ("VMLinker", "CVMLinker"):
+        modes.append(("pytensor C", Mode(linker="cvm", optimizer="fast_run")))
+    return modes
 
 
 def environment_line() -> str:

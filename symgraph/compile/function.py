@@ -23,7 +23,7 @@ from symgraph.compile.sharedvalue import SharedVariable
 from symgraph.graph.basic import Constant, Variable, ancestors, rebuild_graph
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import InconsistencyError, user_frames
-from symgraph.link.utils import aliased_inputs, alias_roots, view_ancestors
+from symgraph.link.utils import alias_roots, view_ancestors
 
 __all__ = ["function", "Function", "FunctionMaker", "UnusedInputError"]
 
@@ -265,6 +265,9 @@ class FunctionMaker:
     def __setstate__(self, state):
         # The pickled graph is already rewritten: re-plan and re-link, never re-rewrite.
         self.__dict__.update(state)
+        # Features are not pickled: re-attach the destroy handler so readers of overwritten
+        # values still run before the ops overwriting them.
+        _check_destroyers(self.fgraph, self.inputs)
         self._plan()
 
     def create(self, trust_input: bool = False) -> "Function":
@@ -275,78 +278,19 @@ class FunctionMaker:
 def _check_destroyers(fgraph: FunctionGraph, specs: list[In]) -> None:
     """Refuse ops that overwrite memory the caller owns, or that others still read.
 
-    A ``destroy_map`` may only target (views of) results computed inside the function, or
-    inputs marked ``In(mutable=True)``; and nothing else may read the destroyed value, since
-    the execution order does not guarantee the readers run first.
+    The :class:`~symgraph.rewriting.destroyhandler.DestroyHandler` validates every
+    ``destroy_map``/``view_map`` of the rewritten graph (inputs only if ``In(mutable=True)``,
+    shared values only inside their own update, never constants, at most one destroyer per
+    value, readers first) and raises :class:`InconsistencyError` otherwise. When the graph
+    has destroyers the handler stays attached, so the execution order (``fgraph.toposort``)
+    runs every other reader of an overwritten value before the op overwriting it.
     """
-    destroyers = [n for n in fgraph.toposort() if getattr(n.op, "destroy_map", None)]
-    if not destroyers:
+    from symgraph.rewriting.destroyhandler import DestroyHandler
+
+    if not any(getattr(n.op, "destroy_map", None) for n in fgraph.apply_nodes):
         return
-    roots = alias_roots(fgraph)
-    input_index = {v: i for i, v in enumerate(fgraph.inputs)}
-    for node in destroyers:
-        for out_idx, in_idxs in node.op.destroy_map.items():
-            for i in in_idxs:
-                var = node.inputs[i]
-                for root in roots[var]:
-                    if isinstance(root, Constant):
-                        raise InconsistencyError(
-                            f"{node.op} (node {node}) overwrites its input {i}, which is (a view of) "
-                            f"the constant {root}; constants cannot be modified"
-                        )
-                    pos = input_index.get(root)
-                    if pos is None:
-                        continue
-                    spec = specs[pos]
-                    if spec.implicit:
-                        raise InconsistencyError(
-                            f"{node.op} (node {node}) overwrites its input {i}, which is (a view of) "
-                            f"the shared variable {spec.variable}; in-place updates of shared "
-                            "variables are not supported yet, use updates= instead"
-                        )
-                    if not spec.mutable:
-                        raise InconsistencyError(
-                            f"{node.op} (node {node}) overwrites its input {i}, which is (a view of) "
-                            f"function input {pos} ({spec.variable}); the caller's arrays are never "
-                            "modified unless the input is declared In(variable, mutable=True)"
-                        )
-                _check_no_other_readers(fgraph, roots, node, var)
-
-
-def _check_no_other_readers(fgraph: FunctionGraph, roots: dict, destroyer, var: Variable) -> None:
-    # Variables holding the destroyed memory after the destroyer ran are its aliasing
-    # outputs and their views; all other variables sharing the memory hold the old value.
-    after: set[Variable] = set()
-    stack = [o for idx, o in enumerate(destroyer.outputs) if aliased_inputs(destroyer, idx)]
-    while stack:
-        v = stack.pop()
-        if v in after:
-            continue
-        after.add(v)
-        for client, j in fgraph.clients.get(v, ()):
-            if client != "output":
-                stack.extend(o for idx, o in enumerate(client.outputs) if j in aliased_inputs(client, idx))
-    memory = roots[var]
-    for other, other_roots in roots.items():
-        if other in after or not (other_roots & memory):
-            continue
-        for client, j in fgraph.clients.get(other, ()):
-            if client is destroyer:
-                continue
-            if client == "output":
-                raise InconsistencyError(
-                    f"{destroyer.op} (node {destroyer}) overwrites {var}, whose value (or a view of it) "
-                    f"is also output {j} of the function"
-                )
-            creates_view = any(
-                j in aliased_inputs(client, idx) and out not in after for idx, out in enumerate(client.outputs)
-            )
-            if not creates_view:
-                raise InconsistencyError(
-                    f"{destroyer.op} (node {destroyer}) overwrites {var}, which {client.op} (node {client}) "
-                    "also reads; the value would be destroyed before or after that read depending "
-                    "on the execution order"
-                )
+    # Attaching validates (raising on an unsafe graph) and re-sorts the graph.
+    fgraph.attach_feature(DestroyHandler.for_specs(specs))
 
 
 def _collect_updates(

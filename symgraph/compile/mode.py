@@ -9,6 +9,7 @@ No passes ship with this module: the rewrite machinery registers its own.
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -240,7 +241,24 @@ class Mode:
         A pass that raises stops compilation (``config.on_rewrite_error == "raise"``, with
         a note naming the pass) or is skipped with a warning (``"warn"``).
         """
-        for rewrite_pass in self.rewrite_passes():
+        passes = self.rewrite_passes()
+        if not passes:
+            return fgraph
+        # Rewrites build many short-lived nodes: computing test values for them is wasted
+        # (and may fail on intermediate forms), and the cyclic garbage collector would scan
+        # the whole graph (nodes and outputs reference each other) again and again.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            with config.change_flags(compute_test_value="off"):
+                self._run_passes(passes, fgraph)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return fgraph
+
+    def _run_passes(self, passes: list, fgraph: Any) -> None:
+        for rewrite_pass in passes:
             try:
                 rewrite_pass.fn(fgraph)
             except Exception as exc:
@@ -253,7 +271,6 @@ class Mode:
                     continue
                 exc.add_note(f"symgraph: raised by the rewrite pass {rewrite_pass.name!r}")
                 raise
-        return fgraph
 
     # ------------------------------------------------------------------ value semantics
 

@@ -198,12 +198,12 @@ class FunctionGraph:
         import_missing: bool = False,
     ) -> None:
         """Replace each ``var`` by its ``new_var``, in one rebuild of the graph."""
+        pairs = [(self.resolve(var), new_var) for var, new_var in pairs]
+        new_vars = self._current_versions([new for _, new in pairs])
         mapping: dict[Variable, Variable] = {}
-        for var, new_var in pairs:
-            var = self.resolve(var)
+        for (var, _), new_var in zip(pairs, new_vars):
             if var not in self.variables:
                 raise ValueError(f"cannot replace {var}: it is not in this FunctionGraph")
-            new_var = self._current_version(new_var)
             if new_var is var:
                 continue
             try:
@@ -217,17 +217,21 @@ class FunctionGraph:
         if not mapping:
             return
         new_outputs, equiv = rebuild_graph(self.outputs, mapping)
-        inputs = list(self.inputs)
-        order, clients, missing = self._structure(inputs, new_outputs)
-        if missing:
-            if not import_missing:
-                raise _missing_input_error(missing[0], new_outputs)
-            inputs.extend(dict.fromkeys(missing))
-            order, clients, missing = self._structure(inputs, new_outputs)
         old_nodes = self.apply_nodes
-        old_outputs = self.outputs
-        self.inputs = inputs
-        self.outputs = new_outputs
+        old_inputs, old_outputs = self.inputs, self.outputs
+        # Features computing orderings look at self: show them the new graph.
+        self.inputs, self.outputs = list(self.inputs), new_outputs
+        try:
+            order, clients, missing = self._structure(self.inputs, new_outputs)
+            if missing:
+                if not import_missing:
+                    raise _missing_input_error(missing[0], new_outputs)
+                self.inputs.extend(dict.fromkeys(missing))
+                order, clients, missing = self._structure(self.inputs, new_outputs)
+        except Exception:
+            self.inputs, self.outputs = old_inputs, old_outputs
+            raise
+        inputs = self.inputs
         self._commit(order, clients)
         imported = [node for node in order if node not in old_nodes]
         # Remember old -> new for variables that left the graph, so references taken before
@@ -252,13 +256,17 @@ class FunctionGraph:
 
     def _current_version(self, var: Variable) -> Variable:
         """``var`` with any stale (already replaced) ancestors swapped for their current versions."""
+        return self._current_versions([var])[0]
+
+    def _current_versions(self, variables: list[Variable]) -> list[Variable]:
+        """:meth:`_current_version` of many variables with one walk over their ancestors."""
         if not self._forward:
-            return var
-        var = self.resolve(var)
-        stale = {v: self.resolve(v) for v in ancestors([var]) if v in self._forward}
+            return list(variables)
+        variables = [self.resolve(v) for v in variables]
+        stale = {v: self.resolve(v) for v in ancestors(variables) if v in self._forward}
         if not stale:
-            return var
-        return rebuild_graph([var], stale)[0][0]
+            return variables
+        return rebuild_graph(variables, stale)[0]
 
     def add_input(self, var: Variable) -> None:
         """Make ``var`` (a root variable) an input of the graph."""

@@ -105,18 +105,18 @@ class RulePass:
 
 
 def _index_rules(rules: Sequence[Rule]):
-    """Rules grouped by exact Op class (falling back to an isinstance scan once per class)."""
-    generic = [r for r in rules if r.ops is None]
+    """A function giving the rules that apply to an op, in the pass's order, computed once
+    per distinct op (ops hash by their props, so equal ops share the entry)."""
     cache: dict[Any, list[Rule]] = {}
 
     def for_op(op: Any) -> list[Rule]:
-        key = type(op)
-        found = cache.get(key)
+        try:
+            found = cache.get(op)
+        except TypeError:  # an unhashable op: no caching
+            return [r for r in rules if r.applies_to(op)]
         if found is None:
-            found = [r for r in rules if r.ops is not None and any(isinstance(k, type) and isinstance(op, k) for k in r.ops)]
-            cache[key] = found
-        instance_rules = [r for r in rules if r.ops is not None and any(not isinstance(k, type) and op == k for k in r.ops)]
-        return found + instance_rules + generic if instance_rules else found + generic
+            found = cache[op] = [r for r in rules if r.applies_to(op)]
+        return found
 
     return for_op
 

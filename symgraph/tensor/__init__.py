@@ -22,7 +22,7 @@ from symgraph.tensor.variable import TensorConstant, TensorVariable, tensor_meth
 # level; it imports later ones inside functions.
 # Their public functions are exported here; some share a module's name (``shape``, ``join``),
 # and the function wins, as in PyTensor (the module stays reachable via sys.modules).
-_FAMILIES = ("shape", "creation", "join", "reduction", "subtensor", "products")
+_FAMILIES = ("shape", "creation", "join", "reduction", "special", "subtensor", "products")
 _family_names: list[str] = []
 for _family in _FAMILIES:
     _module = importlib.import_module(f"symgraph.tensor.{_family}")

@@ -22,7 +22,7 @@ from symgraph.graph.null_type import disconnected_type, grad_undefined
 from symgraph.graph.op import Op
 from symgraph.tensor.basic import as_tensor_variable, constant
 from symgraph.tensor.elemwise import DimShuffle, Elemwise, is_weak_scalar
-from symgraph.tensor.shape import (
+from symgraph.tensor.shape_inference import (
     _as_shape_entries,
     _int_scalar,
     _shape_entries,

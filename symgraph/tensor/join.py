@@ -18,10 +18,10 @@ from symgraph.graph.null_type import disconnected_type
 from symgraph.graph.op import Op
 from symgraph.tensor.basic import as_tensor_variable, constant
 from symgraph.tensor.creation import zeros_like
-from symgraph.tensor.shape import (
+from symgraph.tensor.shape import _is_disconnected, broadcast_to, expand_dims, flatten, reshape, specify_shape
+from symgraph.tensor.shape_inference import (
     _as_shape_vector,
     _int_scalar,
-    _is_disconnected,
     _is_int,
     _normalize_axis,
     _prod,
@@ -29,13 +29,8 @@ from symgraph.tensor.shape import (
     _static_int,
     _static_vector,
     _vector_elements,
-    broadcast_to,
-    expand_dims,
-    flatten,
     make_vector,
-    reshape,
     shape_i,
-    specify_shape,
 )
 from symgraph.tensor.type import TensorType, _format_shape
 from symgraph.tensor.variable import TensorVariable, tensor_method

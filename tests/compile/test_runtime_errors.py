@@ -16,7 +16,8 @@ from symgraph.link.utils import raise_with_op
 def test_shape_mismatch_report():
     x, y = st.dvector("x"), st.dvector("y")
     total = x + y  # the line the report must show
-    f = function([x, y], total * 2)
+    # FAST_COMPILE keeps the Add node itself (FAST_RUN fuses it with the product).
+    f = function([x, y], total * 2, mode="FAST_COMPILE")
     with pytest.raises(ValueError) as info:
         f(np.ones(3), np.ones(4))
     msg = str(info.value)
@@ -35,9 +36,21 @@ def test_shape_mismatch_report():
 
 def test_index_of_later_node():
     x, y = st.dvector("x"), st.dvector("y")
-    f = function([x, y], (x * x) + y)
+    f = function([x, y], (x * x) + y, mode="FAST_COMPILE")
     with pytest.raises(ValueError, match="Toposort index: 1"):
         f(np.ones(2), np.ones(5))
+
+
+def test_fused_node_error_still_names_the_user_line():
+    x, y = st.dvector("x"), st.dvector("y")
+    scaled = st.exp(x + y) * 2.0  # the fused node's line
+    f = function([x, y], scaled)
+    assert len(f.maker.fgraph.apply_nodes) == 1  # one fused node
+    with pytest.raises(ValueError) as info:
+        f(np.ones(3), np.ones(4))
+    msg = str(info.value)
+    assert "Composite" in msg
+    assert "scaled = st.exp(x + y) * 2.0  # the fused node's line" in msg
 
 
 class Boom(Op):

@@ -58,7 +58,12 @@ def reference(a, key, y, set_):
     if set_:
         out[key] = y
     else:
-        np.add.at(out, key, y)
+        # Materialise the broadcast first: NumPy 2.4's add.at returns garbage for values
+        # that broadcast against repeated array indices.
+        # Accumulate over flat positions with no broadcasting (NumPy 2.4's add.at returns
+        # garbage when values broadcast against repeated array indices).
+        positions = np.arange(out.size).reshape(out.shape)[key]
+        np.add.at(out.reshape(-1), positions.ravel(), np.broadcast_to(y, positions.shape).ravel())
     return out
 
 
@@ -295,3 +300,16 @@ def test_output_does_not_alias_x_and_x_not_modified():
     np.testing.assert_array_equal(a, 0.0)
     assert not any(np.shares_memory(o, a) for o in outs)
     assert AdvancedSubtensor.view_map == {} and IncSubtensor.destroy_map == {}
+
+
+def test_inc_with_broadcast_values_and_repeated_indices_is_exact():
+    # NumPy 2.4's np.add.at returns garbage when the values broadcast against a 2-d index
+    # array with repeated entries; the op must not depend on that path.
+    key = np.array([[0, 0], [0, -1]])
+    x, y = st.dvector("x"), st.dvector("y")
+    f = sg.function([x, y], st.inc_subtensor(x[key], y))
+    for _ in range(3):
+        np.testing.assert_array_equal(f(np.array([1.0]), np.array([10.0, 20.0])), [61.0])
+    key2 = np.array([[0, 0], [0, 1]])
+    g = sg.function([x, y], st.inc_subtensor(x[key2], y))
+    np.testing.assert_array_equal(g(np.zeros(2), np.array([10.0, 20.0])), [40.0, 20.0])
