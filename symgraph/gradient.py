@@ -127,10 +127,13 @@ def _backprop(
     wrt_set = set(wrt)
     order = io_toposort(list(wrt_set), list(seeds))
     # Variables that depend on some wrt: only nodes touching them need differentiating.
+    # A consider_constant variable is a constant to everything below it: it does not carry
+    # the dependency on wrt further down (unless it is itself in wrt), and no gradient goes
+    # through its owner to the variables above it.
     depends: set[Variable] = set(wrt_set)
     for node in order:
-        if any(i in depends and i not in blocked for i in node.inputs):
-            depends.update(node.outputs)
+        if any(i in depends for i in node.inputs):
+            depends.update(o for o in node.outputs if o not in blocked or o in wrt_set)
     terms: dict[Variable, list[Variable]] = {}
     for var, g in seeds.items():
         terms.setdefault(var, []).append(g)
@@ -155,11 +158,11 @@ def _backprop(
     for node in reversed(order):
         if not any(o in depends for o in node.outputs):
             continue
-        out_grads = [total(o) for o in node.outputs]
+        out_grads = [None if o in blocked else total(o) for o in node.outputs]
         if all(g is None for g in out_grads):
             continue
         null = next((g for g in out_grads if g is not None and _is_null(g)), None)
-        connected = [i in depends and i not in blocked for i in node.inputs]
+        connected = [i in depends for i in node.inputs]
         if null is not None:
             for inp, conn in zip(node.inputs, connected):
                 if conn:

@@ -343,3 +343,21 @@ def test_check_op_rejects_non_finite_rop():
 
     with pytest.raises(AssertionError, match="not finite"):
         check_op(lambda x: InfRop()(x), [RNG.normal(size=3)], np.sin, grad=False, shape=False)
+
+
+def test_consider_constant_variable_can_still_be_differentiated():
+    x = st.dscalar("x")
+    y = x * x
+    # y is a constant to what lies above it, but d(3y)/dy is still 3.
+    g = sg.grad(y * 3.0, y, consider_constant=[y])
+    assert sg.function([x], g, on_unused_input="ignore")(2.0) == pytest.approx(3.0)
+    # ... and nothing flows through y to x.
+    gx = sg.grad(y * 3.0 + x, x, consider_constant=[y])
+    assert sg.function([x], gx, on_unused_input="ignore")(2.0) == pytest.approx(1.0)
+
+
+def test_known_grads_add_to_the_cost_gradient():
+    x = st.dscalar("x")
+    y = x * x
+    g = sg.grad(y * 1.0, x, known_grads={y: st.constant(1.0)})
+    assert sg.function([x], g)(2.0) == pytest.approx(2 * 2.0 * 2.0)

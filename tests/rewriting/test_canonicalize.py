@@ -167,6 +167,15 @@ def test_collect_integer_constants_wrap_like_the_original():
     check_rewrite([x], out, [np.array([-128, 0, 27, 127], dtype="int8")])
 
 
+def test_collect_constants_computes_in_the_output_dtype():
+    x = st.fvector("x")
+    c = st.constant(np.array([100], dtype="int8"))
+    d = st.constant(np.array([100], dtype="int8"))
+    fg = check_rewrite([x], st.add(st.add(x, c), d), [mat((3,), "float32")])
+    (node,) = elemwise_nodes(fg, "add")
+    assert float(node.inputs[-1].data.reshape(-1)[0]) == 200.0
+
+
 def test_add_zero_and_mul_one():
     x = st.dmatrix("x")
     vals = [SPECIAL.reshape(2, 4)]
@@ -525,3 +534,19 @@ def test_random_expressions_fast_run_matches_fast_compile(recipe, special):
             got = f(*vals)
             assert got.dtype == want.dtype and got.shape == want.shape
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def test_rules_run_alone_and_are_named_in_logs(capsys):
+    from symgraph import config
+    from symgraph.rewriting.basic import RulePass
+    from symgraph.rewriting.canonicalize import CANONICALIZE_RULES, neg_neg
+
+    assert len({r.name for r in CANONICALIZE_RULES}) == len(CANONICALIZE_RULES)
+    x = st.dvector("x")
+    fg = FunctionGraph([x], [-(-x) * 1.0])
+    assert RulePass("only_neg_neg", [neg_neg])(fg) == 1
+    assert elemwise_nodes(fg, "mul") and not elemwise_nodes(fg, "neg")
+    config.print_rewrites = True
+    CANONICALIZE(FunctionGraph([x], [-(-x) + 0.0]))
+    out = capsys.readouterr().out
+    assert "neg_neg" in out and "add_zero" in out
