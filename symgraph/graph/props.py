@@ -30,7 +30,20 @@ class PropsMixin:
         props = getattr(type(self), "__props__", None)
         if props is None:
             return object.__hash__(self)
-        return hash((type(self), self._props()))
+        # Ops and types are values fixed at construction, and every node built or looked
+        # up hashes its op (nested props make that costly): compute the hash once.
+        cached = self.__dict__.get("_props_hash") if hasattr(self, "__dict__") else None
+        if cached is None:
+            cached = hash((type(self), self._props()))
+            if hasattr(self, "__dict__"):
+                self.__dict__["_props_hash"] = cached
+        return cached
+
+    def __getstate__(self):
+        # A hash cached in one process is not valid in another (string hashing is salted).
+        state = dict(self.__dict__)
+        state.pop("_props_hash", None)
+        return state
 
     def __str__(self):
         props = getattr(type(self), "__props__", None)

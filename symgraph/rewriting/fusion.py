@@ -19,9 +19,17 @@ The pass is a whole-graph function (it needs every variable's clients), not a ru
    graph, by ``Elemwise(Composite(...))`` applied to its inputs; the new node must have
    exactly the type of the root's output (otherwise the group is left alone).
 
-Reductions at the ends of groups are not fused (the Python backend gains nothing from
-it; a C backend would). Elemwise ops already working in place and existing composites
-are left alone. Groups are capped at :data:`MAX_NODES` elementary ops.
+Elemwise ops already working in place and existing composites are left alone. Groups
+are capped at :data:`MAX_NODES` elementary ops.
+
+Reductions at the ends of groups (:func:`fuse_reductions`, run after the groups are
+built): a ``sum``/``prod``/``max``/``min`` :class:`~symgraph.tensor.reduction.Reduce`
+whose input is the output of an Elemwise (a table op or a composite) read by nothing
+else becomes one :class:`~symgraph.tensor.fused_reduce.FusedReduce` node on the
+Elemwise's inputs (``sum(exp(x) * y, axis=1)`` becomes
+``FusedReduce{sum, axes=(1,), Composite{exp(i0) * i1}}(x, y)``), so a backend can
+accumulate without materialising the intermediate. ``keepdims`` is a DimShuffle after
+the Reduce and stays outside. ``logsumexp``, ``all`` and ``any`` are not fused.
 """
 
 from __future__ import annotations
@@ -31,9 +39,11 @@ from symgraph.graph.basic import Apply, Constant, Variable
 from symgraph.graph.fg import FunctionGraph
 from symgraph.tensor.composite import Composite, constant_ref
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.fused_reduce import FUSABLE_KINDS, FusedReduce
+from symgraph.tensor.reduction import Reduce
 from symgraph.tensor.scalar_ops import SUPPORTED_DTYPES, ScalarOp
 
-__all__ = ["FUSION", "fuse_elemwise", "MAX_NODES"]
+__all__ = ["FUSION", "fuse", "fuse_elemwise", "fuse_reductions", "MAX_NODES"]
 
 #: Largest number of elementary ops in one composite (keeps the generated C small and the
 #: recursive collection shallow).
@@ -237,4 +247,82 @@ def _fuse(fgraph: FunctionGraph) -> int:
     return len(groups)
 
 
-FUSION = fuse_elemwise
+# --------------------------------------------------------------------------- reductions
+
+
+def _reduce_source(node: Apply, clients: dict) -> Apply | None:
+    """The Elemwise node whose output ``node`` (a Reduce) can absorb, or ``None``."""
+    op = node.op
+    if not isinstance(op, Reduce) or op.kind not in FUSABLE_KINDS or not op.axis:
+        return None
+    (x,) = node.inputs
+    owner = x.owner
+    if owner is None or not isinstance(owner.op, Elemwise) or owner.op.inplace_pattern:
+        return None
+    if type(owner.op.scalar_op) not in (ScalarOp, Composite) or len(owner.outputs) != 1:
+        return None
+    # The intermediate disappears: nobody else (another node, a graph output) may read it.
+    if not _only_reader(x, clients, node):
+        return None
+    return owner
+
+
+def fuse_reductions(fgraph: FunctionGraph) -> int:
+    """Replace every ``Reduce(Elemwise(...))`` pair that can fuse by one ``FusedReduce``
+    node (see the module docstring); returns the number of pairs fused."""
+    with config.change_flags(compute_test_value="off"):
+        return _fuse_reductions(fgraph)
+
+
+def _fuse_reductions(fgraph: FunctionGraph) -> int:
+    clients = fgraph.clients
+    order = fgraph.toposort()
+    fused: dict[Apply, tuple[Apply, FusedReduce]] = {}
+    for node in order:
+        if not isinstance(node.op, Reduce):
+            continue
+        source = _reduce_source(node, clients)
+        if source is None:
+            continue
+        op = FusedReduce(source.op.scalar_op, node.op.kind, node.op.axis, node.op.dtype)
+        # Built on the original inputs only to compare types (the node is interned and cheap).
+        if op.make_node(*source.inputs).outputs[0].type == node.outputs[0].type:
+            fused[node] = (source, op)
+    if not fused:
+        return 0
+    absorbed = {source for source, _ in fused.values()}
+    memo: dict[Variable, Variable] = {}
+    # One forward rebuild, as in _fuse: a fused reduction may feed another one.
+    for node in order:
+        found = fused.get(node)
+        if found is not None:
+            source, op = found
+            old = node.outputs[0]
+            new = op(*[memo.get(i, i) for i in source.inputs])
+            trace = getattr(old.tag, "trace", None)
+            if trace:
+                new.tag.trace = trace
+            memo[old] = new
+        elif node not in absorbed:
+            _rebuild(node, memo)
+    pairs = [(o, memo[o]) for o in fgraph.outputs if o in memo and memo[o] is not o]
+    if pairs:
+        fgraph.replace_all(pairs, reason="fusion")
+    return len(fused)
+
+
+def _rebuild(node: Apply, memo: dict) -> None:
+    new_inputs = [memo.get(i, i) for i in node.inputs]
+    if any(a is not b for a, b in zip(new_inputs, node.inputs)):
+        rebuilt = node.clone_with_new_inputs(new_inputs, strict=False)
+        for old, new in zip(node.outputs, rebuilt.outputs):
+            memo[old] = new
+
+
+def fuse(fgraph: FunctionGraph) -> int:
+    """The fusion pass: elementwise groups (:func:`fuse_elemwise`), then reductions at
+    their ends (:func:`fuse_reductions`); returns the number of fused nodes made."""
+    return fuse_elemwise(fgraph) + fuse_reductions(fgraph)
+
+
+FUSION = fuse
