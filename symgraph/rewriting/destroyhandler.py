@@ -64,29 +64,28 @@ def _memory_sources(node: Apply, index: int) -> list[int]:
     return found
 
 
-def value_roots(order: Iterable[Apply], inputs: Iterable[Variable]) -> dict[Variable, frozenset]:
-    """For each variable, the values (variables) it is a view of, following ``view_map`` only."""
+def _roots(order: Iterable[Apply], inputs: Iterable[Variable], sources) -> dict[Variable, frozenset]:
+    """For each variable, the variables whose buffer it aliases, following ``sources(node, i)``
+    (the input indices output ``i`` of ``node`` aliases) back through the graph."""
     roots: dict[Variable, frozenset] = {v: frozenset((v,)) for v in inputs}
     for node in order:
         for inp in node.inputs:
             if inp not in roots:
                 roots[inp] = frozenset((inp,))
         for idx, out in enumerate(node.outputs):
-            sources = _view_sources(node, idx)
-            roots[out] = frozenset().union(*(roots[node.inputs[i]] for i in sources)) if sources else frozenset((out,))
+            found = sources(node, idx)
+            roots[out] = frozenset().union(*(roots[node.inputs[i]] for i in found)) if found else frozenset((out,))
     return roots
+
+
+def value_roots(order: Iterable[Apply], inputs: Iterable[Variable]) -> dict[Variable, frozenset]:
+    """For each variable, the values (variables) it is a view of, following ``view_map`` only."""
+    return _roots(order, inputs, _view_sources)
 
 
 def _memory_roots(order: Iterable[Apply], inputs: Iterable[Variable]) -> dict[Variable, frozenset]:
-    roots: dict[Variable, frozenset] = {v: frozenset((v,)) for v in inputs}
-    for node in order:
-        for inp in node.inputs:
-            if inp not in roots:
-                roots[inp] = frozenset((inp,))
-        for idx, out in enumerate(node.outputs):
-            sources = _memory_sources(node, idx)
-            roots[out] = frozenset().union(*(roots[node.inputs[i]] for i in sources)) if sources else frozenset((out,))
-    return roots
+    """Like :func:`value_roots`, but an in-place output also aliases the input it overwrote."""
+    return _roots(order, inputs, _memory_sources)
 
 
 def check_destroy_map(node: Apply) -> None:
