@@ -125,7 +125,10 @@ def _backprop(
     """
     blocked = set(consider_constant)
     wrt_set = set(wrt)
-    order = io_toposort(list(wrt_set), list(seeds))
+    # Walk the whole graph below the seeds: a wrt variable may itself depend on another
+    # (grad(cost, [x, 2*x])), and x's gradient must include the path through 2*x. The
+    # ``depends`` set below keeps the work to nodes that lead back to some wrt.
+    order = io_toposort([], list(seeds))
     # Variables that depend on some wrt: only nodes touching them need differentiating.
     # A consider_constant variable is a constant to everything below it: it does not carry
     # the dependency on wrt further down (unless it is itself in wrt), and no gradient goes

@@ -361,3 +361,15 @@ def test_known_grads_add_to_the_cost_gradient():
     y = x * x
     g = sg.grad(y * 1.0, x, known_grads={y: st.constant(1.0)})
     assert sg.function([x], g)(2.0) == pytest.approx(2 * 2.0 * 2.0)
+
+
+def test_gradient_wrt_variables_that_depend_on_each_other():
+    # x's gradient includes the path through y even though y is also requested.
+    x = st.dscalar("x")
+    y = 2.0 * x
+    cost = y * y + x
+    gx, gy = sg.grad(cost, [x, y])
+    f = sg.function([x], [gx, gy])
+    got_x, got_y = f(1.5)
+    assert got_x == pytest.approx(8 * 1.5 + 1)
+    assert got_y == pytest.approx(2 * 3.0)

@@ -166,10 +166,11 @@ def _checked_update(target: Variable, expr: Any) -> Variable:
         return target.type.filter_variable(expr, allow_convert=True)
     except (TypeError, ValueError) as exc:
         expr_type = getattr(expr, "type", type(expr).__name__)
+        what = "shared variable" if isinstance(target, SharedVariable) else "input"
         raise TypeError(
-            f"function(): the update of shared variable {target.name or target!r} (type {target.type}) "
-            f"is {expr} of type {expr_type}, which cannot be converted to the shared variable's type. "
-            "Cast the update expression to the shared variable's dtype and shape."
+            f"function(): the update of {what} {target.name or target!r} (type {target.type}) "
+            f"is {expr} of type {expr_type}, which cannot be converted to the {what}'s type. "
+            f"Cast the update expression to the {what}'s dtype and shape."
         ) from exc
 
 

@@ -133,7 +133,18 @@ class Variable:
 
         inputs_to_values = dict(inputs_to_values or {})
         if any(isinstance(k, str) for k in inputs_to_values):
-            by_name = {v.name: v for v in graph_inputs([self]) if v.name is not None}
+            by_name: dict[str, Variable] = {}
+            ambiguous = set()
+            for v in graph_inputs([self]):
+                if v.name is not None and not isinstance(v, Constant):
+                    if v.name in by_name and by_name[v.name] is not v:
+                        ambiguous.add(v.name)
+                    by_name[v.name] = v
+            for key in inputs_to_values:
+                if isinstance(key, str) and key in ambiguous:
+                    raise ValueError(
+                        f"eval: several inputs of {self} are named {key!r}; pass the variables themselves"
+                    )
             resolved = {}
             for key, value in inputs_to_values.items():
                 if isinstance(key, str):

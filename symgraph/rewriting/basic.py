@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgraph.configdefaults import config
-from symgraph.graph.basic import Apply, Variable, ancestors
+from symgraph.graph.basic import Apply, Variable, ancestors, io_toposort
 from symgraph.graph.fg import FunctionGraph
 
 __all__ = [
@@ -102,6 +102,8 @@ class RulePass:
 
     def __call__(self, fgraph: FunctionGraph) -> int:
         return apply_rules(fgraph, self.rules, self.name, self.max_sweeps)
+
+
 
 
 def _index_rules(rules: Sequence[Rule]):
@@ -180,19 +182,17 @@ def _run_rule(rule: Rule, ctx: RewriteContext, node: Apply) -> list[Variable] | 
 
 def rewrite_graph(
     outputs: Sequence[Variable],
-    rules: Sequence[Rule],
+    rules: Sequence[Rule] | Callable[[Any], list[Rule]],
     ctx: RewriteContext,
     max_local: int = 20,
 ) -> tuple[list[Variable], int]:
-    """One sweep: rebuild the graph above ``outputs`` applying ``rules``; returns the new
-    outputs and the number of rewrites applied."""
-    rules_for = _index_rules(rules)
+    """One sweep: rebuild the graph above ``outputs`` applying ``rules`` (a list, or an index
+    from :func:`_index_rules`); returns the new outputs and the number of rewrites applied."""
+    rules_for = rules if callable(rules) else _index_rules(rules)
     memo: dict[Variable, Variable] = {}
     known = set(ctx.clients)  # variables of the graph before this sweep
     applied = 0
     inputs = set(ctx.fgraph.inputs) if ctx.fgraph is not None else set()
-    from symgraph.graph.basic import io_toposort
-
     for node in io_toposort(list(inputs), list(outputs)):
         new_inputs = [memo.get(i, i) for i in node.inputs]
         if any(a is not b for a, b in zip(new_inputs, node.inputs)):
@@ -237,9 +237,10 @@ def rewrite_graph(
 def apply_rules(fgraph: FunctionGraph, rules: Sequence[Rule], pass_name: str = "rules", max_sweeps: int = 20) -> int:
     """Apply ``rules`` to ``fgraph`` until a sweep changes nothing; returns the rewrite count."""
     total = 0
+    rules_for = _index_rules(rules)  # shared by every sweep of this pass
     for _ in range(max_sweeps):
         ctx = RewriteContext(fgraph, pass_name, fgraph.clients)
-        new_outputs, applied = rewrite_graph(fgraph.outputs, rules, ctx)
+        new_outputs, applied = rewrite_graph(fgraph.outputs, rules_for, ctx)
         if not applied:
             break
         total += applied

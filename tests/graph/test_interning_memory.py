@@ -56,3 +56,14 @@ def test_eval_with_unhashable_options_compiles_uncached():
     assert z.eval({x: 1.0}, givens={y: x}) == 3.0
     assert z.eval({x: 2.0}, givens={y: x}) == 6.0
     assert np.asarray(z.eval({x: 1.0, y: 5.0})) == 7.0
+
+
+def test_eval_by_ambiguous_name_is_refused():
+    import numpy as np
+    import pytest
+
+    import symgraph.tensor as st
+
+    a, b = st.dvector("x"), st.dvector("x")
+    with pytest.raises(ValueError, match="several inputs .* named 'x'"):
+        (a + b).eval({"x": np.ones(2)})
