@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from symgraph.configdefaults import config
-from symgraph.graph.basic import Variable, ancestors, io_toposort
+from symgraph.graph.basic import Variable, io_toposort
 from symgraph.graph.null_type import (
     DisconnectedType,
     NullType,
@@ -274,7 +274,7 @@ def grad(
             if disconnected_inputs == "warn":
                 warnings.warn(message, stacklevel=2)
             elif disconnected_inputs != "ignore":
-                raise ValueError(f"grad: disconnected_inputs must be 'raise', 'warn' or 'ignore'")
+                raise ValueError("grad: disconnected_inputs must be 'raise', 'warn' or 'ignore'")
             if return_disconnected == "zero":
                 g = _zeros_like(w)
             elif return_disconnected == "none":

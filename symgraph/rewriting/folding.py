@@ -9,7 +9,7 @@ already one node. What remains is constants that are equal but carry different n
 from __future__ import annotations
 
 from symgraph.graph.basic import Constant
-from symgraph.rewriting.basic import Rule, RulePass, node_rewriter
+from symgraph.rewriting.basic import RulePass, node_rewriter
 
 __all__ = ["merge_constants", "constant_folding", "MERGE", "CONSTANT_FOLDING"]
 

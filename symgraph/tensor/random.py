@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from symgraph.compile.sharedvalue import SharedVariable
+from symgraph.graph.shared import SharedVariable
 from symgraph.graph.basic import Apply, Constant, Variable
 from symgraph.graph.null_type import disconnected_type, grad_undefined
 from symgraph.graph.op import Op
@@ -736,11 +736,11 @@ class RandomStream:
 
     def gen(self, fn: Callable[..., tuple], *args: Any, **kwargs: Any) -> TensorVariable:
         """The draws of ``fn(rng, *args, **kwargs)`` with a new shared generator as ``rng``."""
-        from symgraph.compile.sharedvalue import shared
-
         if "rng" in kwargs:
             raise TypeError("RandomStream manages the generators itself; do not pass rng")
-        rng = shared(self._new_generator(), name="rng", borrow=True)
+        rng = RandomGeneratorSharedVariable(
+            random_generator_type, self._new_generator(), strict=False, allow_downcast=None, name="rng"
+        )
         next_rng, draws = fn(rng, *args, **kwargs)
         next_rng.name = "next_rng"
         rng.default_update = next_rng
