@@ -23,7 +23,7 @@ from symgraph.compile.sharedvalue import SharedVariable
 from symgraph.graph.basic import Constant, Variable, ancestors, rebuild_graph
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import InconsistencyError, user_frames
-from symgraph.link.utils import alias_roots, view_ancestors
+from symgraph.graph.aliasing import memory_roots, view_ancestors
 
 __all__ = ["function", "Function", "FunctionMaker", "UnusedInputError"]
 
@@ -226,7 +226,9 @@ class FunctionMaker:
         n_out = len(self.outputs)
         # fgraph output index -> graph input index it updates.
         self.update_targets: list[tuple[int, int]] = sorted(fgraph.update_mapping.items())
-        roots = alias_roots(fgraph)
+        roots = memory_roots(fgraph.toposort(), fgraph.inputs)
+        for out in fgraph.outputs:
+            roots.setdefault(out, frozenset((out,)))
         borrowed = [k for k in range(n_out) if self.outputs[k].borrow]
         kept = [k for k in range(n_out) if not self.outputs[k].borrow]
         claimed: set[Variable] = set()

@@ -1,14 +1,13 @@
-"""Helpers shared by linkers: runtime error reports and aliasing analysis.
+"""Helpers shared by linkers: runtime error reports.
 
 :func:`raise_with_op` turns an exception raised while a node runs into one that tells the
-user which node failed, on what values, and where their code built that node.
-:func:`alias_roots` and :func:`view_ancestors` follow ``view_map``/``destroy_map`` chains so
-the compiler knows which results may share memory with inputs, constants or each other.
+user which node failed, on what values, and where their code built that node. (Which
+results may share memory is worked out in :mod:`symgraph.graph.aliasing`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import numpy as np
@@ -16,7 +15,7 @@ import numpy as np
 from symgraph.graph.basic import Apply, Variable
 from symgraph.graph.utils import format_trace
 
-__all__ = ["raise_with_op", "node_error_details", "alias_roots", "view_ancestors", "aliased_inputs"]
+__all__ = ["raise_with_op", "node_error_details"]
 
 # Values with at most this many elements are printed in error reports; bigger ones are not,
 # so a report stays readable when the failing arrays are large.
@@ -39,20 +38,6 @@ def _describe_value(value: Any) -> tuple[str, str, str | None]:
     elif isinstance(value, (bool, int, float, complex, str)):
         shown = repr(value)[:80]
     return shape_text, dtype_text, shown
-
-
-def aliased_inputs(node: Apply, output_index: int) -> list[int]:
-    """Indices of ``node``'s inputs that output ``output_index`` may share memory with.
-
-    An output listed in ``destroy_map`` *is* its (overwritten) input; one listed in
-    ``view_map`` looks into it. Either way the two values alias.
-    """
-    op = node.op
-    found = []
-    for mapping in (getattr(op, "view_map", None), getattr(op, "destroy_map", None)):
-        if mapping:
-            found.extend(mapping.get(output_index, ()))
-    return found
 
 
 def node_error_details(
@@ -148,54 +133,3 @@ def raise_with_op(
     except AttributeError:  # exception classes with __slots__
         pass
     raise new_exc from exc_value
-
-
-# --------------------------------------------------------------------------- aliasing
-
-
-def alias_roots(fgraph: Any) -> dict[Variable, frozenset]:
-    """For every variable of ``fgraph``, the root variables whose memory it may share.
-
-    A node output listed in its op's ``view_map`` or ``destroy_map`` shares the roots of
-    the inputs it aliases; any other variable is its own (single) root. Roots are graph
-    inputs, constants, or results that own fresh memory.
-    """
-    roots: dict[Variable, frozenset] = {}
-    for var in fgraph.inputs:
-        roots[var] = frozenset((var,))
-    for node in fgraph.toposort():
-        for inp in node.inputs:
-            if inp not in roots:
-                roots[inp] = frozenset((inp,))
-        for idx, out in enumerate(node.outputs):
-            sources = aliased_inputs(node, idx)
-            if sources:
-                merged: frozenset = frozenset()
-                for i in sources:
-                    merged |= roots[node.inputs[i]]
-                roots[out] = merged
-            else:
-                roots[out] = frozenset((out,))
-    for out in fgraph.outputs:
-        roots.setdefault(out, frozenset((out,)))
-    return roots
-
-
-def view_ancestors(variables: Iterable[Variable]) -> list[Variable]:
-    """``variables`` and every computed variable they may view into, without roots.
-
-    Only variables with an owner are returned: those are the storage cells an op could
-    reuse on the next run, so they must be emptied first if a result handed to the user
-    lives in them.
-    """
-    seen: dict[Variable, None] = {}
-    stack = list(variables)
-    while stack:
-        var = stack.pop()
-        if var in seen or var.owner is None:
-            continue
-        seen[var] = None
-        node = var.owner
-        for i in aliased_inputs(node, var.index):
-            stack.append(node.inputs[i])
-    return list(seen)

@@ -40,52 +40,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from symgraph.graph.basic import Apply, Constant, Variable, ancestors, io_toposort
+from symgraph.graph.aliasing import memory_roots as _memory_roots
+from symgraph.graph.aliasing import value_roots
+from symgraph.graph.aliasing import view_sources as _view_sources
 from symgraph.graph.utils import InconsistencyError, format_trace
 
 __all__ = ["DestroyHandler", "value_roots", "check_destroy_map"]
-
-
-# --------------------------------------------------------------------------- aliasing helpers
-
-
-def _view_sources(node: Apply, index: int) -> list[int]:
-    """Inputs output ``index`` is a view of (a destroyed output is a new value, not a view)."""
-    op = node.op
-    destroy_map = getattr(op, "destroy_map", None) or {}
-    if index in destroy_map:
-        return []
-    return list((getattr(op, "view_map", None) or {}).get(index, ()))
-
-
-def _memory_sources(node: Apply, index: int) -> list[int]:
-    op = node.op
-    found = list((getattr(op, "view_map", None) or {}).get(index, ()))
-    found.extend((getattr(op, "destroy_map", None) or {}).get(index, ()))
-    return found
-
-
-def _roots(order: Iterable[Apply], inputs: Iterable[Variable], sources) -> dict[Variable, frozenset]:
-    """For each variable, the variables whose buffer it aliases, following ``sources(node, i)``
-    (the input indices output ``i`` of ``node`` aliases) back through the graph."""
-    roots: dict[Variable, frozenset] = {v: frozenset((v,)) for v in inputs}
-    for node in order:
-        for inp in node.inputs:
-            if inp not in roots:
-                roots[inp] = frozenset((inp,))
-        for idx, out in enumerate(node.outputs):
-            found = sources(node, idx)
-            roots[out] = frozenset().union(*(roots[node.inputs[i]] for i in found)) if found else frozenset((out,))
-    return roots
-
-
-def value_roots(order: Iterable[Apply], inputs: Iterable[Variable]) -> dict[Variable, frozenset]:
-    """For each variable, the values (variables) it is a view of, following ``view_map`` only."""
-    return _roots(order, inputs, _view_sources)
-
-
-def _memory_roots(order: Iterable[Apply], inputs: Iterable[Variable]) -> dict[Variable, frozenset]:
-    """Like :func:`value_roots`, but an in-place output also aliases the input it overwrote."""
-    return _roots(order, inputs, _memory_sources)
 
 
 def check_destroy_map(node: Apply) -> None:

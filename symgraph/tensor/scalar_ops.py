@@ -310,7 +310,7 @@ _ARITHMETIC = (
     S("mod", 2, np.remainder, "upcast", "sg_mod(%(i0)s, %(i1)s)",
       "Elementwise remainder ``a % b``, with the sign of ``b`` as in Python (C helper sg_mod).",
       aliases=("remainder",), derivative=lambda T, xs, o: (1, T.neg(T.floor_divide(xs[0], xs[1])))),
-    S("power", 2, np.power, "upcast", "pow(%(i0)s, %(i1)s)",
+    S("power", 2, np.power, "upcast", "sg_pow(%(i0)s, %(i1)s)",
       "Elementwise power ``a ** b`` (the derivative w.r.t. ``b`` needs ``a > 0``).",
       aliases=("pow",), derivative=_d_power),
     S("neg", 1, np.negative, "upcast", "(-%(i0)s)", "Elementwise negation ``-a``.",
@@ -403,7 +403,7 @@ _TRANSCENDENTAL = (
     S("erfinv", 1, sps.erfinv, "float", "sg_erfinv((%(o)s)%(i0)s)",
       "Elementwise inverse error function, for ``-1 < a < 1`` (C helper sg_erfinv).",
       derivative=lambda T, xs, o: (T.mul(T.exp(T.square(o)), _SQRT_PI_OVER_TWO),)),
-    S("gammaln", 1, sps.gammaln, "float", "lgamma((%(o)s)%(i0)s)",
+    S("gammaln", 1, sps.gammaln, "float", "sg_gammaln((%(o)s)%(i0)s)",
       "Elementwise log of the absolute value of the gamma function.",
       derivative=lambda T, xs, o: (T.digamma(xs[0]),)),
     S("digamma", 1, sps.psi, "float", "sg_digamma((%(o)s)%(i0)s)",
@@ -416,9 +416,9 @@ _TRANSCENDENTAL = (
 )
 
 _PIECEWISE_CONSTANT = (
-    S("floor", 1, np.floor, "upcast", "floor(%(i0)s)", "Elementwise floor (integers are unchanged)."),
-    S("ceil", 1, np.ceil, "upcast", "ceil(%(i0)s)", "Elementwise ceiling (integers are unchanged)."),
-    S("round", 1, _round_half_to_even, "upcast", "rint(%(i0)s)",
+    S("floor", 1, np.floor, "upcast", "sg_floor(%(i0)s)", "Elementwise floor (integers are unchanged)."),
+    S("ceil", 1, np.ceil, "upcast", "sg_ceil(%(i0)s)", "Elementwise ceiling (integers are unchanged)."),
+    S("round", 1, _round_half_to_even, "upcast", "sg_rint(%(i0)s)",
       "Elementwise rounding to the nearest integer, halves to even like ``np.round`` "
       "(integers are unchanged).", aliases=("round_half_to_even",)),
 )
@@ -436,9 +436,9 @@ _BOOLEAN = (
     S("logical_xor", 2, np.logical_xor, "bool", "(!%(i0)s != !%(i1)s)",
       "Elementwise logical exclusive or (non-zero is true)."),
     S("logical_not", 1, np.logical_not, "bool", "(!%(i0)s)", "Elementwise logical not (non-zero is true)."),
-    S("isnan", 1, np.isnan, "bool", "isnan(%(i0)s)", "Elementwise test for NaN."),
-    S("isinf", 1, np.isinf, "bool", "isinf(%(i0)s)", "Elementwise test for positive or negative infinity."),
-    S("isfinite", 1, np.isfinite, "bool", "isfinite(%(i0)s)", "Elementwise test for a finite value."),
+    S("isnan", 1, np.isnan, "bool", "isnan((double)%(i0)s)", "Elementwise test for NaN."),
+    S("isinf", 1, np.isinf, "bool", "isinf((double)%(i0)s)", "Elementwise test for positive or negative infinity."),
+    S("isfinite", 1, np.isfinite, "bool", "isfinite((double)%(i0)s)", "Elementwise test for a finite value."),
     S("bitwise_and", 2, np.bitwise_and, "int_or_bool", "(%(i0)s & %(i1)s)",
       "Elementwise bitwise and of integers or booleans ``a & b``."),
     S("bitwise_or", 2, np.bitwise_or, "int_or_bool", "(%(i0)s | %(i1)s)",
