@@ -162,6 +162,27 @@ def _zero_grad(var: Variable) -> Variable:
     return _zeros_like(var, config.floatX if _is_discrete(var.dtype) else var.dtype)
 
 
+def broadcast_shape(static: Sequence[int | None], inputs: Sequence[Variable], input_shapes: Sequence[Sequence[Any]]) -> tuple:
+    """The shape of an elementwise result of static shape ``static`` over ``inputs``.
+
+    Per dimension: the static size when known; otherwise the size of the first input not
+    statically 1 there; 1 when all are. Exact under the broadcasting rule (every input not
+    statically 1 in a dimension has the result's size there).
+    """
+    result = []
+    for d, size in enumerate(static):
+        if size is not None:
+            result.append(size)
+            continue
+        for inp, shp in zip(inputs, input_shapes):
+            if inp.type.shape[d] != 1:
+                result.append(shp[d])
+                break
+        else:
+            result.append(1)
+    return tuple(result)
+
+
 class Elemwise(Op):
     """Apply a scalar operation elementwise, with NumPy broadcasting.
 
@@ -347,19 +368,7 @@ class Elemwise(Op):
         the broadcasting rule, every input not statically 1 in a dimension has the output's
         size there.
         """
-        out_shape = node.outputs[0].type.shape
-        result = []
-        for d, static in enumerate(out_shape):
-            if static is not None:
-                result.append(static)
-                continue
-            for inp, shp in zip(node.inputs, input_shapes):
-                if inp.type.shape[d] != 1:
-                    result.append(shp[d])
-                    break
-            else:
-                result.append(1)
-        return [tuple(result)]
+        return [broadcast_shape(node.outputs[0].type.shape, node.inputs, input_shapes)]
 
     # ------------------------------------------------------------------ derivatives
 

@@ -35,7 +35,7 @@ from symgraph.graph.basic import Apply
 from symgraph.graph.null_type import grad_not_implemented
 from symgraph.graph.op import Op
 from symgraph.tensor.composite import C_TYPES, Composite
-from symgraph.tensor.elemwise import Elemwise, _broadcast_error
+from symgraph.tensor.elemwise import Elemwise, _broadcast_error, broadcast_shape
 from symgraph.tensor.reduction import REDUCTIONS, Reduce
 from symgraph.tensor.scalar_ops import ScalarOp
 from symgraph.tensor.type import TensorType
@@ -141,21 +141,8 @@ class FusedReduce(Op):
     def infer_shape(self, fgraph, node: Apply, input_shapes):
         """Elemwise's output shape (static size, else the first input not statically 1 in
         that dimension, else 1) without the reduced axes."""
-        static = self._elem_type(node).shape
-        result = []
-        for d, size in enumerate(static):
-            if d in self.axis:
-                continue
-            if size is not None:
-                result.append(size)
-                continue
-            for inp, shp in zip(node.inputs, input_shapes):
-                if inp.type.shape[d] != 1:
-                    result.append(shp[d])
-                    break
-            else:
-                result.append(1)
-        return [tuple(result)]
+        full = broadcast_shape(self._elem_type(node).shape, node.inputs, input_shapes)
+        return [tuple(size for d, size in enumerate(full) if d not in self.axis)]
 
     # ------------------------------------------------------------------ derivatives
 
