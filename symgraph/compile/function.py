@@ -642,6 +642,12 @@ class Function:
             fn.name = name
         return fn
 
+    def implementations(self) -> list[str]:
+        """Per node of ``self.maker.fgraph`` in toposort order, ``"c"`` or ``"py"``: whether
+        the linker gave it compiled C or a Python thunk (all ``"py"`` with the ``'py'`` linker)."""
+        by_node = dict(zip(self.vm.nodes, self.vm.implementations))
+        return [by_node.get(node, "py") for node in self.maker.fgraph.toposort()]
+
     def __reduce__(self):
         defaults = [_MissingMarker() if d is None else d[0] for d in self._defaults]
         return (_restore_function, (self.maker, defaults, self.trust_input, self.name))

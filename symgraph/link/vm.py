@@ -42,6 +42,8 @@ class VM:
         The cells emptied before each run.
     post_thunk_clear
         Per node, the cells freed once it has run (empty lists without ``allow_gc``).
+    implementations
+        Per node, which implementation its thunk uses: ``"py"`` or ``"c"``.
     run
         A zero-argument callable doing one run; the fastest way to call the VM.
     """
@@ -57,6 +59,7 @@ class VM:
         no_recycling: list,
         post_thunk_clear: list,
         allow_gc: bool,
+        implementations: list[str] | None = None,
     ):
         self.fgraph = fgraph
         self.nodes = nodes
@@ -67,6 +70,7 @@ class VM:
         self.no_recycling = no_recycling
         self.post_thunk_clear = post_thunk_clear
         self.allow_gc = allow_gc
+        self.implementations = list(implementations) if implementations is not None else ["py"] * len(nodes)
         self.run = self._make_runner()
 
     def __call__(self) -> None:
@@ -197,9 +201,10 @@ class VMLinker:
                 storage_map[var] = [var.data] if isinstance(var, Constant) else [None]
 
         thunks = []
+        implementations = []
         for node in nodes:
             try:
-                thunk = node.op.make_thunk(node, storage_map, None, self.no_recycling)
+                thunk, impl = self.make_node_thunk(node, storage_map)
             except Exception as exc:
                 exc.add_note(f"symgraph: raised while making the thunk of node {node} (op {node.op})")
                 raise
@@ -209,6 +214,7 @@ class VMLinker:
                     f"(node {node}) returned one"
                 )
             thunks.append(thunk)
+            implementations.append(impl)
 
         no_recycling_cells = []
         seen_cells: set[int] = set()
@@ -247,7 +253,16 @@ class VMLinker:
             no_recycling=no_recycling_cells,
             post_thunk_clear=post_thunk_clear,
             allow_gc=allow_gc,
+            implementations=implementations,
         )
+
+    def make_node_thunk(self, node: Any, storage_map: dict) -> tuple[Callable[[], None], str]:
+        """The thunk running ``node`` over ``storage_map``'s cells, and its kind (``"py"``).
+
+        The hook subclasses override to choose an implementation per node (the C linker
+        tries generated C first).
+        """
+        return node.op.make_thunk(node, storage_map, None, self.no_recycling), "py"
 
     def __getstate__(self):
         # A linker pickles as its settings; the graph it was bound to is linked again.
@@ -260,5 +275,30 @@ class VMLinker:
         return f"VMLinker(allow_gc={self.allow_gc!r})"
 
 
-# Linker names accepted by Mode and config.linker.
-LINKERS: dict[str, type] = {"py": VMLinker}
+# Linker names accepted by Mode (config.linker has its own, narrower list of choices).
+LINKERS: dict[str, Any] = {"py": VMLinker}
+
+
+def _register_c_linker() -> None:
+    # Imported lazily by name so that importing the VM never pulls in cffi; the class is
+    # resolved on first use through _LazyLinker.
+    LINKERS["c"] = _LazyLinker("symgraph.link.c.linker", "CVMLinker")
+
+
+class _LazyLinker:
+    """A LINKERS entry that imports its linker class only when a linker is made."""
+
+    def __init__(self, module: str, name: str):
+        self.module = module
+        self.name = name
+
+    def resolve(self) -> type:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "VMLinker":
+        return self.resolve()(*args, **kwargs)
+
+
+_register_c_linker()

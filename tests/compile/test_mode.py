@@ -35,8 +35,8 @@ def test_default_mode_follows_config():
 
 
 def test_invalid_names_list_valid_ones():
-    with pytest.raises(ValueError, match="'py'"):
-        Mode(linker="c")
+    with pytest.raises(ValueError, match="'c', 'py'"):  # 'c' is the opt-in C linker
+        Mode(linker="cc")
     with pytest.raises(ValueError, match="'fast_run', 'fast_compile'"):
         Mode(optimizer="o3")
     with pytest.raises(ValueError, match="'FAST_RUN', 'FAST_COMPILE'"):

@@ -37,6 +37,16 @@ DTYPES = ("float64", "float32", "int64", "bool")
 HELPERS = build.has_header("sg_math.h")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _temporary_compiledir(tmp_path_factory):
+    """Modules compiled here go to a temporary disk cache, never the user's compiledir
+    (compile_c uses config.compiledir's cache when no directory is given)."""
+    saved = sg.config.compiledir
+    sg.config.compiledir = str(tmp_path_factory.mktemp("compiledir"))
+    yield
+    sg.config.compiledir = saved
+
+
 # --------------------------------------------------------------------------- helpers
 
 

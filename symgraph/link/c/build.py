@@ -1,25 +1,28 @@
 """Compile a C source into a shared library and load it with cffi (ABI mode).
 
-This is the build step of the C backend prototype (issue #5): generated C is compiled with
-``gcc`` into a ``.so`` and opened with ``cffi.FFI().dlopen``. ABI mode is used on purpose:
-it needs no Python headers and no ``distutils``/``setuptools`` build, so one compiler run
-per module is the whole cost (API mode would compile a CPython extension wrapper too).
+This is the build step of the C backend: generated C is compiled with ``gcc`` into a ``.so``
+and opened with ``cffi.FFI().dlopen``. ABI mode is used on purpose: it needs no Python
+headers and no ``distutils``/``setuptools`` build, so one compiler run per module is the
+whole cost (API mode would compile a CPython extension wrapper too).
 
-Caching here is deliberately minimal: an in-process dict keyed by
-``sha256(source, cdef, flags, compiler, include dir)``. The content-addressed on-disk cache
-(``symgraph/link/c/cache.py``, under ``config.compiledir``) is meant to sit behind
-:func:`compile_c`: the same key, and instead of compiling into a temporary directory,
-``cache.get_or_build(key, build_fn)`` would return the path of the ``.so`` (building it with
-:func:`build_shared_object` under the key's lock), after which only :func:`_load` runs.
+Two cache levels sit in front of the compiler (see :func:`compile_c`):
+
+1. an in-process dict keyed by ``sha256(source, cdef, flags, compiler, include dir)``, so a
+   module is loaded at most once per process;
+2. the content-addressed on-disk cache (:class:`symgraph.link.c.cache.ModuleCache`, rooted at
+   ``config.compiledir`` as read at call time), shared by all processes. Its key also covers
+   the cdef, the include directory and the *contents* of the runtime headers, so editing
+   ``c_backend/*.h`` never loads a module built against the old headers.
+
+Passing ``directory=`` to :func:`compile_c` bypasses the disk cache (a plain build into that
+directory), which tests and one-off experiments use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,7 @@ __all__ = [
     "include_dir",
     "compiler",
     "clear_memory_cache",
+    "runtime_headers_digest",
 ]
 
 #: Flags for generated code. ``-fno-math-errno`` lets gcc inline/vectorise math calls (they
@@ -70,6 +74,8 @@ class CModule:
     compile_seconds: float
     #: whether this object was returned from the in-process cache
     cached: bool = field(default=False)
+    #: whether the library came from the on-disk cache without running the compiler
+    disk_cached: bool = field(default=False)
 
 
 def compiler() -> str:
@@ -111,7 +117,6 @@ def has_header(name: str) -> bool:
 
 _lock = threading.Lock()
 _MEMORY_CACHE: dict[str, CModule] = {}
-_TMP_ROOT: str | None = None
 
 
 def clear_memory_cache() -> None:
@@ -126,13 +131,6 @@ def _key(source: str, cdef: str, flags: Sequence[str], inc: Path | None) -> str:
         h.update(part.encode())
         h.update(b"\0\1")  # separator so that parts cannot run into each other
     return h.hexdigest()
-
-
-def _tmp_root() -> str:
-    global _TMP_ROOT
-    if _TMP_ROOT is None:
-        _TMP_ROOT = tempfile.mkdtemp(prefix="symgraph-c-")
-    return _TMP_ROOT
 
 
 def build_shared_object(
@@ -180,6 +178,58 @@ def _load(path: str, cdef: str) -> tuple[cffi.FFI, Any]:
     return ffi, ffi.dlopen(path)
 
 
+def runtime_headers_digest(inc: Path | None = None) -> str:
+    """SHA-256 over the names and contents of the runtime headers in ``inc`` (the include dir).
+
+    Part of the disk-cache key: generated sources only say ``#include "sg_math.h"``, so the
+    source text alone does not change when a header does.
+    """
+    inc = include_dir() if inc is None else inc
+    h = hashlib.sha256()
+    if inc is not None:
+        for header in sorted(Path(inc).glob("*.h")):
+            h.update(header.name.encode())
+            h.update(b"\0")
+            h.update(header.read_bytes())
+            h.update(b"\0\1")
+    return h.hexdigest()
+
+
+def _build_into_disk_cache(source: str, cdef: str, flags: tuple[str, ...], libraries: Sequence[str]) -> tuple[Path, float, bool]:
+    """Get the library for ``source`` from the ``config.compiledir`` cache, compiling on a miss.
+
+    Returns ``(path, compile seconds, whether it was a cache hit)``. The cache takes the key's
+    file lock while compiling, so concurrent processes compile one module once.
+    """
+    from symgraph.link.c.cache import ModuleCache
+
+    inc = include_dir()
+    built: list[float] = []
+
+    def build_fn(src: str, _flags: list[str], out_path: str) -> None:
+        seconds = build_shared_object(src, out_path, flags, libraries)
+        built.append(seconds)
+        # build_shared_object keeps the source next to the library under the temporary name
+        # the cache chose (".tmp-..."); give it a stable name so it is not taken for debris.
+        kept = Path(out_path).with_suffix(".c")
+        if kept.exists():
+            os.replace(kept, Path(out_path).parent / "source.c")
+
+    extra = {
+        "cdef": hashlib.sha256(cdef.encode()).hexdigest(),
+        "include_dir": str(inc or ""),
+        "headers": runtime_headers_digest(inc),
+    }
+    path = ModuleCache().get_or_build(
+        source,
+        list(flags) + list(libraries),  # libraries change the artifact too: part of the key
+        build_fn,
+        compiler=compiler(),
+        extra=extra,
+    )
+    return path, (built[0] if built else 0.0), not built
+
+
 def compile_c(
     source: str,
     cdef: str,
@@ -187,12 +237,14 @@ def compile_c(
     directory: str | os.PathLike | None = None,
     libraries: Sequence[str] = (),
 ) -> CModule:
-    """Compile ``source`` (unless an identical build is cached in this process) and load it.
+    """Compile ``source`` (unless an identical build is cached) and load it.
 
-    ``cdef`` declares, in cffi's C subset, the types and functions Python will use. The
-    ``.so`` goes into ``directory`` (a fresh per-process temporary directory by default).
-    ``libraries`` are extra ``-l`` options (libm is always linked). Returns a :class:`CModule`; its ``lib`` holds the functions. Raises
-    :class:`CompileError` with the compiler's output on failure.
+    ``cdef`` declares, in cffi's C subset, the types and functions Python will use.
+    ``libraries`` are extra ``-l`` options (libm is always linked). Lookup order: the
+    in-process cache, then (when ``directory`` is None) the on-disk cache under
+    ``config.compiledir``, then the compiler. With ``directory`` given, the ``.so`` is built
+    straight into it and the disk cache is not used. Returns a :class:`CModule`; its ``lib``
+    holds the functions. Raises :class:`CompileError` with the compiler's output on failure.
     """
     flags = tuple(flags)
     key = _key(source, cdef, flags + tuple(libraries), include_dir())
@@ -200,22 +252,15 @@ def compile_c(
         found = _MEMORY_CACHE.get(key)
     if found is not None:
         return CModule(found.ffi, found.lib, found.path, key, 0.0, cached=True)
-    base = Path(directory) if directory is not None else Path(_tmp_root())
-    so_path = base / f"sg_{key[:24]}.so"
-    seconds = build_shared_object(source, so_path, flags, libraries)
+    disk_hit = False
+    if directory is None:
+        so_path, seconds, disk_hit = _build_into_disk_cache(source, cdef, flags, libraries)
+    else:
+        so_path = Path(directory) / f"sg_{key[:24]}.so"
+        seconds = build_shared_object(source, so_path, flags, libraries)
     ffi, lib = _load(str(so_path), cdef)
-    module = CModule(ffi, lib, str(so_path), key, seconds)
+    module = CModule(ffi, lib, str(so_path), key, seconds, disk_cached=disk_hit)
     with _lock:
         # Two threads may have compiled the same source: keep the first, both are valid.
         module = _MEMORY_CACHE.setdefault(key, module)
     return module
-
-
-def _cleanup() -> None:  # pragma: no cover - runs at interpreter exit
-    if _TMP_ROOT is not None:
-        shutil.rmtree(_TMP_ROOT, ignore_errors=True)
-
-
-import atexit  # noqa: E402 - kept next to the function it registers
-
-atexit.register(_cleanup)
