@@ -6,7 +6,8 @@ top of it: argument checking, storage handling, dispatch. Measured side by side 
 - plain Python on floats, and the same expression on NumPy 0-d arrays (the baseline);
 - symgraph, with input checking and with ``trust_input`` (no checks: the caller promises
   correctly typed NumPy arrays);
-- PyTensor (checked and trusted) and ``jax.jit``, when they are installed.
+- PyTensor (checked and trusted; its default mode, and its C backend when that is not the
+  default) and ``jax.jit``, when they are installed.
 
 Usage: ``python benchmarks/bench_call_overhead.py [--quick] [--rounds N]``
 """
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from _bench_utils import Case, environment_line, measure, optional_import, print_table
+from _bench_utils import Case, environment_line, measure, optional_import, print_table, pytensor_modes
 
 import symgraph as sg
 import symgraph.tensor as st
@@ -59,20 +60,21 @@ def pytensor_cases(a_val, b_val, expected):
     a, b = pt.dscalar("a"), pt.dscalar("b")
     out = a * b + 1
 
-    def build(trusted):
-        f = pytensor.function([a, b], out)
+    def build(trusted, mode):
+        f = pytensor.function([a, b], out, mode=mode)
         if trusted:
             f.trust_input = True
         assert np.allclose(f(a_val, b_val), expected)
         return f
 
-    f, t = _timed(lambda: build(False))
-    g, t2 = _timed(lambda: build(True))
-    linker = type(f.maker.linker).__name__
-    return [
-        Case("pytensor", f, (a_val, b_val), f"inputs checked, {linker}", t),
-        Case("pytensor trust_input", g, (a_val, b_val), f"no input checks, {linker}", t2),
-    ]
+    cases = []
+    for name, mode in pytensor_modes(pytensor):
+        f, t = _timed(lambda: build(False, mode))
+        g, t2 = _timed(lambda: build(True, mode))
+        linker = type(f.maker.linker).__name__
+        cases.append(Case(name, f, (a_val, b_val), f"inputs checked, {linker}", t))
+        cases.append(Case(f"{name} trust_input", g, (a_val, b_val), f"no input checks, {linker}", t2))
+    return cases
 
 
 def jax_cases(a_val, b_val, expected):

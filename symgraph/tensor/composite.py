@@ -140,11 +140,49 @@ _MAX_INSTANCES = 4096
 
 
 class _Plan:
-    __slots__ = ("consts", "steps", "root", "out_dtype", "n_slots")
+    __slots__ = ("consts", "steps", "root", "out_dtype", "n_slots", "straight")
 
 
 def _copy(a):
     return np.array(a, copy=True)
+
+
+# Arrays up to this many elements (the first input's) take the straight-line path.
+_SMALL = 256
+
+
+def _straight_line(plan: "_Plan", n_inputs: int):
+    """The plan as one generated Python function of the inputs: each step's call with its
+    casts, no buffer reuse. Built once per plan; it avoids the per-step bookkeeping that
+    dominates the cost of a fused node on tiny arrays."""
+    env: dict[str, Any] = {"asarray": np.asarray, "ndarray": np.ndarray, "out_dtype": plan.out_dtype}
+    names = [f"v{i}" for i in range(n_inputs)]
+    for k, c in enumerate(plan.consts):
+        env[f"c{k}"] = c
+        names.append(f"c{k}")
+    names.extend(f"t{k}" for k in range(plan.n_slots - len(names)))
+    lines = [f"def straight({', '.join(names[:n_inputs])}):"]
+    for k, step in enumerate(plan.steps):
+        env[f"f{k}"] = step.fn
+        args = []
+        for a, cast in zip(step.args, step.casts or [None] * len(step.args)):
+            if cast is None:
+                args.append(names[a])
+            else:
+                env[f"d{k}_{a}"] = cast
+                args.append(f"asarray({names[a]}).astype(d{k}_{a})")
+        call = f"f{k}({', '.join(args)})"
+        if step.fix:
+            env[f"o{k}"] = step.out_dtype
+            call = f"asarray({call}, dtype=o{k})"
+        lines.append(f"    {names[step.dest]} = {call}")
+    root = names[plan.root]
+    lines.append(f"    r = {root}")
+    lines.append("    if type(r) is not ndarray or r.dtype != out_dtype:")
+    lines.append("        r = asarray(r, dtype=out_dtype)")
+    lines.append("    return r")
+    exec(compile("\n".join(lines), "<symgraph composite>", "exec"), env)
+    return env["straight"]
 
 
 class Composite(ScalarOp):
@@ -184,7 +222,7 @@ class Composite(ScalarOp):
             public=False,
         )
         self._checked: dict[tuple[str, ...], tuple[str, tuple]] = {}
-        self._plans: dict[tuple[str, ...], _Plan] = {}
+        self._plans: dict[tuple[np.dtype, ...], _Plan] = {}
 
     @classmethod
     def get(cls, nin: int, nodes: Sequence, outputs: Sequence) -> "Composite":
@@ -355,15 +393,28 @@ class Composite(ScalarOp):
         plan.root = node_slot[self.outputs[0][1]]
         plan.out_dtype = np.dtype(node_dtypes[self.outputs[0][1]][0])
         plan.n_slots = len(slot_dtype)
+        plan.straight = _straight_line(plan, len(dtypes))
         return plan
 
     def _evaluate(self, *values: np.ndarray) -> np.ndarray:
+        if values and values[0].size <= _SMALL:
+            # Small arrays: buffer reuse cannot pay for its bookkeeping; run the plan as one
+            # generated straight-line function instead (same calls, same casts).
+            key = tuple([v.dtype for v in values])
+            plan = self._plans.get(key)
+            if plan is not None:
+                return plan.straight(*values)
+        return self._evaluate_planned(*values)
+
+    def _evaluate_planned(self, *values: np.ndarray) -> np.ndarray:
         """The composite on whole arrays (already of the Elemwise's rank); returns an array of
         the output dtype that aliases no input."""
-        key = tuple(v.dtype.name for v in values)
+        # Keyed by the dtype objects: ``dtype.name`` is computed in Python on every access,
+        # which made this lookup the largest cost of a small fused call.
+        key = tuple([v.dtype for v in values])
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._make_plan(key)
+            plan = self._plans[key] = self._make_plan(tuple(d.name for d in key))
         slots: list[Any] = [*values, *plan.consts]
         slots.extend([None] * (plan.n_slots - len(slots)))
         ndarray = np.ndarray

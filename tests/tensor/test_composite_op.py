@@ -12,6 +12,7 @@ import pickle
 import numpy as np
 import pytest
 
+import symgraph as sg
 import symgraph.tensor as st
 from symgraph import function
 from symgraph.gradient import grad
@@ -235,3 +236,24 @@ def test_elemwise_inplace_composite():
     op.perform(node, [storage[0][0], storage[1][0]], out)
     np.testing.assert_allclose(out[0][0], want)
     assert out[0][0] is storage[1][0]
+
+
+@pytest.mark.parametrize("size", [1, 7, 256, 257, 5000])
+def test_straight_line_and_planned_paths_agree(size):
+    # Small inputs run a generated straight-line function, large ones the buffer-reusing plan.
+    x, y, z = st.dvector("x"), st.dvector("y"), st.ivector("z")
+    out = st.exp(x) * y + st.log1p(z * z) - st.tanh(x * y) / (z + 2)
+    f = sg.function([x, y, z], out)
+    composites = [n.op.scalar_op for n in f.maker.fgraph.toposort() if isinstance(getattr(n.op, "scalar_op", None), Composite)]
+    assert composites
+    rng = np.random.default_rng(size)
+    values = [rng.normal(size=size), rng.normal(size=size), rng.integers(0, 5, size=size).astype("int32")]
+    expected = sg.function([x, y, z], out, mode="FAST_COMPILE")(*values)
+    np.testing.assert_allclose(f(*values), expected, rtol=1e-12)
+    comp = composites[0]
+    arrays = [np.asarray(v) for v in values][: comp.nin]
+    if len(arrays) == comp.nin:
+        planned = comp._evaluate_planned(*arrays)
+        straight = comp._plans[tuple(a.dtype for a in arrays)].straight(*arrays)
+        assert planned.dtype == straight.dtype
+        np.testing.assert_array_equal(planned, straight)
