@@ -106,6 +106,32 @@ def pytensor_modes(pytensor) -> list[tuple[str, object]]:
     return modes
 
 
+def pytensor_function_cases(pytensor, graph_inputs: list, graph_outputs, inputs: tuple, expected) -> list[Case]:
+    """One case per available PyTensor linker, each compiling ``graph_inputs -> graph_outputs``."""
+    cases = []
+    for name, mode in pytensor_modes(pytensor):
+        build = lambda mode=mode: pytensor.function(graph_inputs, graph_outputs, mode=mode)  # noqa: E731
+        case = compiled_case(name, build, inputs, expected)
+        case.note = type(case.fn.maker.linker).__name__
+        cases.append(case)
+    return cases
+
+
+def optional_jax():
+    """JAX in 64-bit mode (the benchmarks compare float64 results), or None if not installed."""
+    jax = optional_import("jax")
+    if jax is not None:
+        jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def jax_case(jax, call, inputs: tuple, expected, note: str = "device arrays in, block_until_ready") -> list[Case]:
+    """The ``jax.jit`` case: ``call`` runs on inputs already on the device, as a JAX program
+    would hold them, and must wait for its result (``block_until_ready``)."""
+    dev_inputs = tuple(jax.device_put(v) for v in inputs)
+    return [compiled_case("jax.jit", lambda: call, dev_inputs, expected, note)]
+
+
 def environment_line() -> str:
     return (
         f"# python {platform.python_version()}, numpy {np.__version__}, "

@@ -16,7 +16,17 @@ import argparse
 
 import numpy as np
 
-from _bench_utils import Case, compiled_case, environment_line, measure, optional_import, print_table, pytensor_modes
+from _bench_utils import (
+    Case,
+    compiled_case,
+    environment_line,
+    jax_case,
+    measure,
+    optional_import,
+    optional_jax,
+    print_table,
+    pytensor_function_cases,
+)
 
 import symgraph as sg
 import symgraph.tensor as st
@@ -42,29 +52,21 @@ def pytensor_cases(inputs, expected):
 
     x, y, z = pt.dvector("x"), pt.dvector("y"), pt.dvector("z")
     out = pt.exp(x) * y + pt.log1p(z**2) - pt.tanh(x * y)
-    cases = []
-    for name, mode in pytensor_modes(pytensor):
-        case = compiled_case(name, lambda: pytensor.function([x, y, z], out, mode=mode), inputs, expected)
-        case.note = type(case.fn.maker.linker).__name__
-        cases.append(case)
-    return cases
+    return pytensor_function_cases(pytensor, [x, y, z], out, inputs, expected)
 
 
 def jax_cases(inputs, expected):
-    jax = optional_import("jax")
+    jax = optional_jax()
     if jax is None:
         return []
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
     jitted = jax.jit(lambda x, y, z: jnp.exp(x) * y + jnp.log1p(z**2) - jnp.tanh(x * y))
-    # Inputs already on the device, as a JAX program would hold them; the result is waited for.
-    dev_inputs = tuple(jax.device_put(v) for v in inputs)
 
     def call(x, y, z):
         return jitted(x, y, z).block_until_ready()
 
-    return [compiled_case("jax.jit", lambda: call, dev_inputs, expected, "device arrays in, block_until_ready")]
+    return jax_case(jax, call, inputs, expected)
 
 
 def main(argv=None):

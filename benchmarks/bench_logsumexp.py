@@ -19,7 +19,17 @@ import argparse
 import numpy as np
 import scipy.special
 
-from _bench_utils import Case, compiled_case, environment_line, measure, optional_import, print_table, pytensor_modes
+from _bench_utils import (
+    Case,
+    compiled_case,
+    environment_line,
+    jax_case,
+    measure,
+    optional_import,
+    optional_jax,
+    print_table,
+    pytensor_function_cases,
+)
 
 import symgraph as sg
 import symgraph.tensor as st
@@ -48,27 +58,20 @@ def pytensor_cases(inputs, expected):
 
     x = pt.dmatrix("x")
     out = pt.logsumexp(x, axis=1)
-    cases = []
-    for name, mode in pytensor_modes(pytensor):
-        case = compiled_case(name, lambda: pytensor.function([x], out, mode=mode), inputs, expected)
-        case.note = type(case.fn.maker.linker).__name__
-        cases.append(case)
-    return cases
+    return pytensor_function_cases(pytensor, [x], out, inputs, expected)
 
 
 def jax_cases(inputs, expected):
-    jax = optional_import("jax")
+    jax = optional_jax()
     if jax is None:
         return []
-    jax.config.update("jax_enable_x64", True)
 
     jitted = jax.jit(lambda x: jax.nn.logsumexp(x, axis=1))
-    dev_inputs = tuple(jax.device_put(v) for v in inputs)
 
     def call(x):
         return jitted(x).block_until_ready()
 
-    return [compiled_case("jax.jit", lambda: call, dev_inputs, expected, "device arrays in, block_until_ready")]
+    return jax_case(jax, call, inputs, expected)
 
 
 def main(argv=None):

@@ -22,7 +22,17 @@ import argparse
 
 import numpy as np
 
-from _bench_utils import Case, compiled_case, environment_line, measure, optional_import, print_table, pytensor_modes
+from _bench_utils import (
+    Case,
+    compiled_case,
+    environment_line,
+    jax_case,
+    measure,
+    optional_import,
+    optional_jax,
+    print_table,
+    pytensor_function_cases,
+)
 
 import symgraph as sg
 import symgraph.tensor as st
@@ -86,20 +96,13 @@ def pytensor_cases(inputs, expected):
     logits = pt.tanh(X @ W1) @ W2
     loss = pt.mean(pt.logsumexp(logits, axis=1) - logits[pt.arange(X.shape[0]), y])
     gW1, gW2 = pytensor.grad(loss, [W1, W2])
-    cases = []
-    for name, mode in pytensor_modes(pytensor):
-        build = lambda: pytensor.function([X, W1, W2, y], [loss, gW1, gW2], mode=mode)  # noqa: E731
-        case = compiled_case(name, build, inputs, expected)
-        case.note = type(case.fn.maker.linker).__name__
-        cases.append(case)
-    return cases
+    return pytensor_function_cases(pytensor, [X, W1, W2, y], [loss, gW1, gW2], inputs, expected)
 
 
 def jax_cases(inputs, expected):
-    jax = optional_import("jax")
+    jax = optional_jax()
     if jax is None:
         return []
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
     def loss_fn(W1, W2, X, y):
@@ -107,13 +110,12 @@ def jax_cases(inputs, expected):
         return jnp.mean(jax.nn.logsumexp(logits, axis=1) - logits[jnp.arange(X.shape[0]), y])
 
     value_and_grads = jax.jit(jax.value_and_grad(loss_fn, argnums=(0, 1)))
-    dev_inputs = tuple(jax.device_put(v) for v in inputs)
 
     def call(X, W1, W2, y):
         loss, (gW1, gW2) = value_and_grads(W1, W2, X, y)
         return [loss.block_until_ready(), gW1.block_until_ready(), gW2.block_until_ready()]
 
-    return [compiled_case("jax.jit", lambda: call, dev_inputs, expected, "value_and_grad, device arrays in")]
+    return jax_case(jax, call, inputs, expected, "value_and_grad, device arrays in")
 
 
 def main(argv=None):
