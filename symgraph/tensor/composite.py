@@ -54,7 +54,7 @@ from symgraph.tensor.scalar_ops import (
     get_scalar_op,
 )
 
-__all__ = ["Composite", "C_TYPES", "constant_ref"]
+__all__ = ["Composite", "C_TYPES", "c_literal", "constant_ref"]
 
 #: The C type of each dtype, as used for ``%(o)s`` in the table's C templates.
 C_TYPES = {
@@ -532,12 +532,12 @@ def _format(name: str, args: list[tuple[str, int]], canonical: bool) -> tuple[st
     return symbol.join(parts), prec
 
 
-def _c_constant(ref: tuple) -> str:
-    """A C literal for a constant ref, cast to its C type."""
-    _, dtype, text = ref
+def c_literal(dtype: str, text: str) -> str:
+    """A C literal for a composite constant of ``dtype`` written as ``text`` (its repr), cast
+    to its C type. Shared by :meth:`Composite.c_expr` and the C code generator."""
     ctype = C_TYPES[dtype]
     if dtype == "bool":
-        return "1" if text == "True" else "0"
+        return "((npy_bool)1)" if text == "True" else "((npy_bool)0)"
     if np.dtype(dtype).kind == "f":
         value = float(text)
         if math.isnan(value):
@@ -545,4 +545,13 @@ def _c_constant(ref: tuple) -> str:
         if math.isinf(value):
             return f"(({ctype})({'-' if value < 0 else ''}INFINITY))"
         return f"(({ctype}){value!r})"
-    return f"(({ctype}){text})"
+    value = int(text)
+    if value == -(2**63):  # 9223372036854775808 is not a valid literal: write an expression
+        return f"(({ctype})(-9223372036854775807LL - 1))"
+    return f"(({ctype}){value})"
+
+
+def _c_constant(ref: tuple) -> str:
+    """:func:`c_literal` of a constant ref ``("c", dtype, text)``."""
+    _, dtype, text = ref
+    return c_literal(dtype, text)

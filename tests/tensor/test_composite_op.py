@@ -257,3 +257,14 @@ def test_straight_line_and_planned_paths_agree(size):
         straight = comp._plans[tuple(a.dtype for a in arrays)].straight(*arrays)
         assert planned.dtype == straight.dtype
         np.testing.assert_array_equal(planned, straight)
+
+
+def test_c_literal_of_int64_min_is_valid_c():
+    # 9223372036854775808 does not fit any C integer literal type; it must be written as an
+    # expression, in Composite.c_expr as in the code generator (they share c_literal).
+    from symgraph.tensor.composite import c_literal
+
+    text = c_literal("int64", str(-(2**63)))
+    assert "9223372036854775808" not in text and "9223372036854775807" in text
+    assert c_literal("bool", "True") == "((npy_bool)1)"
+    assert c_literal("float64", "nan") == "((npy_float64)NAN)"

@@ -35,14 +35,13 @@ replacing the preamble by ``#include "sg_runtime.h"`` and the cdef by its declar
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Sequence
 
 import numpy as np
 
 from symgraph.link.c.build import compile_c, has_header
-from symgraph.tensor.composite import C_TYPES, Composite
+from symgraph.tensor.composite import C_TYPES, Composite, c_literal
 from symgraph.tensor.elemwise import Elemwise
 from symgraph.tensor.scalar_ops import ScalarOp, get_scalar_op
 
@@ -151,24 +150,6 @@ def _check_dtype(dtype: str, what: str) -> None:
         )
 
 
-def _c_literal(dtype: str, text: str) -> str:
-    """A C literal for a composite constant ``("c", dtype, text)``."""
-    ctype = C_TYPES[dtype]
-    if dtype == "bool":
-        return "((npy_bool)1)" if text == "True" else "((npy_bool)0)"
-    if np.dtype(dtype).kind == "f":
-        value = float(text)
-        if math.isnan(value):
-            return f"(({ctype})NAN)"
-        if math.isinf(value):
-            return f"(({ctype})({'-' if value < 0 else ''}INFINITY))"
-        return f"(({ctype}){value!r})"
-    value = int(text)
-    if value == -(2**63):  # the literal 9223372036854775808 does not fit: write it as an expression
-        return f"(({ctype})(-9223372036854775807LL - 1))"
-    return f"(({ctype}){value}LL)"
-
-
 def _row_statement(op: ScalarOp, args: list[tuple[str, str]], helpers: bool) -> tuple[str, str]:
     """``(C expression, output dtype)`` of table row ``op`` on typed C values ``args``
     (``(expression, dtype)`` pairs). The expression is already converted to the output type."""
@@ -227,7 +208,7 @@ def scalar_body(scalar_op: ScalarOp, in_names: Sequence[str], in_dtypes: Sequenc
                     args.append(temps[ref[1]])
                 else:
                     _check_dtype(ref[1], "a constant")
-                    args.append((_c_literal(ref[1], ref[2]), ref[1]))
+                    args.append((c_literal(ref[1], ref[2]), ref[1]))
             expr, dtype = _row_statement(get_scalar_op(name), args, helpers)
             statements.append(f"const {C_TYPES[dtype]} t{j} = {expr};")
             temps.append((f"t{j}", dtype))
