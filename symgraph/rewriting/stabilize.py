@@ -319,7 +319,7 @@ def local_expm1(ctx, node):
 def _reduced_and_restored(denominator: Variable):
     """``(sum node, axes)`` when ``denominator`` is ``sum(v, axes)`` with exactly those axes put
     back as size-1 dimensions in place (keepdims), else ``None``."""
-    from symgraph.tensor.reduction import Reduce
+    from symgraph.tensor.reduction import Reduce, keepdims_order
 
     if denominator.owner is None or not isinstance(denominator.owner.op, DimShuffle):
         return None
@@ -329,15 +329,7 @@ def _reduced_and_restored(denominator: Variable):
     if node is None or not isinstance(node.op, Reduce) or node.op.kind != "sum":
         return None
     axes = node.op.axis
-    ndim = node.inputs[0].type.ndim
-    expected, k = [], 0
-    for d in range(ndim):
-        if d in axes:
-            expected.append("x")
-        else:
-            expected.append(k)
-            k += 1
-    if shuffle.new_order != tuple(expected):
+    if shuffle.new_order != keepdims_order(axes, node.inputs[0].type.ndim):
         return None
     return node, axes
 

@@ -109,11 +109,9 @@ def _single_axis(x: TensorVariable, axis: Any, who: str) -> int | None:
     return normalize_axis(axis, x.ndim, who)[0]
 
 
-def _expand(var: TensorVariable, axes: tuple[int, ...], ndim: int) -> TensorVariable:
-    """``var`` (the result of reducing a ``ndim``-d tensor over ``axes``) with the reduced
-    axes put back as size-1 dimensions."""
-    if not axes:
-        return var
+def keepdims_order(axes: tuple[int, ...], ndim: int) -> tuple:
+    """The DimShuffle order putting the ``axes`` a reduction of a ``ndim``-d tensor removed
+    back as size-1 (``"x"``) dimensions: what ``keepdims=True`` appends to a reduction."""
     order: list[Any] = []
     k = 0
     for d in range(ndim):
@@ -122,7 +120,15 @@ def _expand(var: TensorVariable, axes: tuple[int, ...], ndim: int) -> TensorVari
         else:
             order.append(k)
             k += 1
-    return DimShuffle(var.ndim, tuple(order))(var)
+    return tuple(order)
+
+
+def _expand(var: TensorVariable, axes: tuple[int, ...], ndim: int) -> TensorVariable:
+    """``var`` (the result of reducing a ``ndim``-d tensor over ``axes``) with the reduced
+    axes put back as size-1 dimensions."""
+    if not axes:
+        return var
+    return DimShuffle(var.ndim, keepdims_order(axes, ndim))(var)
 
 
 def _keepdims(out: TensorVariable, axes: tuple[int, ...], ndim: int, keepdims: bool) -> TensorVariable:
