@@ -312,7 +312,32 @@ class SlogDet(Op):
 # --------------------------------------------------------------------------- solves
 
 
-class Solve(Op):
+class _SolveOp(Op):
+    """Shared structure of the linear solves: ``(a, b) -> x`` with ``a`` a square matrix and
+    ``x`` shaped like the right-hand side ``b``. Subclasses name the SciPy routine and its
+    options in :attr:`routine`."""
+
+    @property
+    def routine(self) -> tuple:
+        """``(scipy function, keyword options)`` computing ``x``."""
+        raise NotImplementedError
+
+    def make_node(self, a: Any, b: Any) -> Apply:
+        a = _square_matrix(self, a)
+        b = _rhs(self, a, b)
+        return Apply(self, [a, b], [TensorType(_float_dtype(a.dtype, b.dtype), b.type.shape)()])
+
+    def perform(self, node: Apply, inputs: list, output_storage: list[list]) -> None:
+        a, b = inputs
+        _check_rhs_value(self, a, b)
+        routine, options = self.routine
+        output_storage[0][0] = _run_linalg(self, node, routine, a, b, **options)
+
+    def infer_shape(self, fgraph, node, input_shapes):
+        return [tuple(input_shapes[1])]
+
+
+class Solve(_SolveOp):
     """Solve ``a @ x = b`` for ``x`` (``scipy.linalg.solve``); ``b`` is a vector or a matrix.
 
     ``assume_a``: ``"gen"`` (general), ``"sym"`` (symmetric) or ``"pos"`` (symmetric positive
@@ -336,20 +361,11 @@ class Solve(Op):
             return "Solve"
         return f"Solve{{assume_a={self.assume_a!r}, lower={self.lower}}}"
 
-    def make_node(self, a: Any, b: Any) -> Apply:
-        a = _square_matrix(self, a)
-        b = _rhs(self, a, b)
-        return Apply(self, [a, b], [TensorType(_float_dtype(a.dtype, b.dtype), b.type.shape)()])
 
-    def perform(self, node: Apply, inputs: list, output_storage: list[list]) -> None:
-        a, b = inputs
-        _check_rhs_value(self, a, b)
-        output_storage[0][0] = _run_linalg(
-            self, node, scipy.linalg.solve, a, b, assume_a=self.assume_a, lower=self.lower
-        )
+    @property
+    def routine(self) -> tuple:
+        return scipy.linalg.solve, {"assume_a": self.assume_a, "lower": self.lower}
 
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [tuple(input_shapes[1])]
 
     def _matrix_used(self, a: TensorVariable) -> TensorVariable:
         return a if self.assume_a == "gen" else _sym_from_triangle(a, self.lower)
@@ -375,7 +391,7 @@ class Solve(Op):
         return [self(a, rhs)]
 
 
-class SolveTriangular(Op):
+class SolveTriangular(_SolveOp):
     """Solve ``t @ x = b`` (or ``t.T @ x = b`` with ``transposed``) for triangular ``t``
     (``scipy.linalg.solve_triangular``); only the triangle chosen by ``lower`` is read."""
 
@@ -388,20 +404,11 @@ class SolveTriangular(Op):
     def __str__(self) -> str:
         return f"SolveTriangular{{lower={self.lower}, transposed={self.transposed}}}"
 
-    def make_node(self, a: Any, b: Any) -> Apply:
-        a = _square_matrix(self, a)
-        b = _rhs(self, a, b)
-        return Apply(self, [a, b], [TensorType(_float_dtype(a.dtype, b.dtype), b.type.shape)()])
 
-    def perform(self, node: Apply, inputs: list, output_storage: list[list]) -> None:
-        a, b = inputs
-        _check_rhs_value(self, a, b)
-        output_storage[0][0] = _run_linalg(
-            self, node, scipy.linalg.solve_triangular, a, b, trans=1 if self.transposed else 0, lower=self.lower
-        )
+    @property
+    def routine(self) -> tuple:
+        return scipy.linalg.solve_triangular, {"trans": 1 if self.transposed else 0, "lower": self.lower}
 
-    def infer_shape(self, fgraph, node, input_shapes):
-        return [tuple(input_shapes[1])]
 
     def _mask(self, m: TensorVariable) -> TensorVariable:
         return tril(m) if self.lower else triu(m)
