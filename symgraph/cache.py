@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Sequence
 
+from symgraph.link.c.cache import __all__ as _cache_all
 from symgraph.link.c.cache import (
     DEFAULT_COMPILER,
     DEFAULT_MAX_BYTES,
@@ -34,19 +35,7 @@ from symgraph.link.c.cache import (
     make_key,
 )
 
-__all__ = [
-    "DEFAULT_COMPILER",
-    "DEFAULT_MAX_BYTES",
-    "CacheBuildError",
-    "CacheCorruptionWarning",
-    "CacheEntry",
-    "ModuleCache",
-    "compiler_version",
-    "key_material",
-    "main",
-    "make_key",
-    "parse_size",
-]
+__all__ = [*_cache_all, "main", "parse_size"]
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2,
           "MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}

@@ -29,6 +29,7 @@ from symgraph.graph.null_type import DisconnectedType, disconnected_type
 from symgraph.graph.op import Op
 from symgraph.tensor.basic import as_tensor_variable
 from symgraph.tensor.elemwise import DimShuffle
+from symgraph.tensor.shape_inference import __all__ as _shape_inference_all
 from symgraph.tensor.shape_inference import (
     MakeVector,
     NotScalarConstantError,
@@ -58,21 +59,11 @@ from symgraph.tensor.shape_inference import (
 from symgraph.tensor.type import TensorType, _format_shape
 from symgraph.tensor.variable import TensorVariable, tensor_method
 
+# Everything shape_inference exports is part of this module's API too.
 __all__ = [
-    "Shape",
-    "Shape_i",
-    "MakeVector",
+    *_shape_inference_all,
     "Reshape",
     "SpecifyShape",
-    "NotScalarConstantError",
-    "shape",
-    "shape_i",
-    "shape_tuple",
-    "make_vector",
-    "get_scalar_constant_value",
-    "get_vector_length",
-    "infer_static_shape",
-    "symbolic_shape",
     "reshape",
     "specify_shape",
     "specify_broadcastable",

@@ -13,6 +13,7 @@ from hypothesis import strategies as hst
 import symgraph as sg
 import symgraph.tensor as st
 from symgraph.tensor.reduction import REDUCTIONS, Argmax, Reduce, normalize_axis, unbroadcast
+from symgraph.testing import check_op
 
 RNG = np.random.default_rng(1234)
 SETTINGS = settings(max_examples=30, deadline=None)
@@ -26,11 +27,6 @@ def compute(build, *values):
     out = build(*sym)
     return sg.function(sym, out)(*values), out
 
-
-def check_op(*args, **kwargs):
-    from symgraph.testing import check_op as _check_op
-
-    return _check_op(*args, **kwargs)
 
 
 def random_array(shape, dtype, rng=RNG):

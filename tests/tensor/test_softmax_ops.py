@@ -10,6 +10,7 @@ from hypothesis import strategies as hst
 import symgraph as sg
 import symgraph.tensor as st
 from symgraph.tensor.reduction import LogSoftmax, Softmax
+from symgraph.testing import check_op
 
 RNG = np.random.default_rng(99)
 
@@ -21,11 +22,6 @@ def compute(build, x):
     out = build(xs)
     return sg.function([xs], out)(x), out
 
-
-def check_op(*args, **kwargs):
-    from symgraph.testing import check_op as _check_op
-
-    return _check_op(*args, **kwargs)
 
 
 @hst.composite
