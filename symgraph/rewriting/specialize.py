@@ -38,6 +38,7 @@ from symgraph.rewriting.basic import RulePass, node_rewriter
 from symgraph.rewriting.stabilize import _as_dtype, _is_float, elemwise_node, fit_like, scalar_constant
 from symgraph.tensor.elemwise import Elemwise
 from symgraph.tensor.reduction import Reduce
+from symgraph.tensor.products import Dot
 
 __all__ = ["SPECIALIZE", "local_pow_specialize", "local_mul_self", "local_sqrt_sqr", "local_sum_mul_to_dot", "local_add_dot_to_gemv"]
 
@@ -119,7 +120,6 @@ def local_sqrt_sqr(ctx, node):
 @node_rewriter([Reduce])
 def local_sum_mul_to_dot(ctx, node):
     """``sum(x * y)`` of two float vectors of equal length -> ``dot(x, y)``."""
-    from symgraph.tensor.products import Dot
 
     if node.op.kind != "sum" or node.op.axis != (0,):
         return None
@@ -163,7 +163,6 @@ def _scaled(ctx, var: Variable):
 def _matrix_vector_dot(ctx, var: Variable):
     """``(alpha, A, x)`` when ``var`` is ``alpha * dot(A, x)`` of a float matrix and vector of
     ``var``'s dtype whose product (and scaling) nobody else reads, else ``None``."""
-    from symgraph.tensor.products import Dot
 
     alpha, inner = _scaled(ctx, var)
     node = inner.owner

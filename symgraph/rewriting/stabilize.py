@@ -43,6 +43,7 @@ import numpy as np
 from symgraph.graph.basic import Constant, Variable
 from symgraph.rewriting.basic import RulePass, node_rewriter
 from symgraph.tensor.elemwise import DimShuffle, Elemwise
+from symgraph.tensor.reduction import LogSoftmax, Reduce, Softmax, keepdims_order
 
 __all__ = [
     "STABILIZE",
@@ -184,7 +185,6 @@ def _log_of_sigmoid(ctx, arg: Variable, out: Variable) -> Variable | None:
 
 def _log_of_sum_exp(ctx, arg: Variable, out: Variable) -> Variable | None:
     """log(sum(exp(x), axis)) -> logsumexp(x, axis), also through keepdims' DimShuffle."""
-    from symgraph.tensor.reduction import Reduce
 
     shuffle = None
     if arg.owner is not None and isinstance(arg.owner.op, DimShuffle):
@@ -206,7 +206,6 @@ def _log_of_sum_exp(ctx, arg: Variable, out: Variable) -> Variable | None:
 
 
 def _log_of_softmax(ctx, arg: Variable, out: Variable) -> Variable | None:
-    from symgraph.tensor.reduction import LogSoftmax, Softmax
 
     node = arg.owner
     if node is not None and type(node.op) is Softmax:
@@ -319,7 +318,6 @@ def local_expm1(ctx, node):
 def _reduced_and_restored(denominator: Variable):
     """``(sum node, axes)`` when ``denominator`` is ``sum(v, axes)`` with exactly those axes put
     back as size-1 dimensions in place (keepdims), else ``None``."""
-    from symgraph.tensor.reduction import Reduce, keepdims_order
 
     if denominator.owner is None or not isinstance(denominator.owner.op, DimShuffle):
         return None
@@ -338,7 +336,6 @@ def _reduced_and_restored(denominator: Variable):
 def local_softmax_by_hand(ctx, node):
     """exp(x) / sum(exp(x), axis, keepdims=True) -> softmax(x, axis) (the Softmax op
     subtracts the maximum first, so it neither overflows nor divides inf by inf)."""
-    from symgraph.tensor.reduction import Softmax
 
     if node.op.inplace_pattern or node.op.scalar_op.name != "true_div":
         return None
