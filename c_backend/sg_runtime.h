@@ -58,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ scalar types */
@@ -401,6 +402,91 @@ static inline int sg_iter_inner_contiguous(const sg_iter *it, const sg_index *it
  * and `shape` does not, a's own stride elsewhere. */
 static inline void sg_broadcast_strides(const sg_array *a, const sg_index *shape, sg_index *out) {
     for (int d = 0; d < a->ndim; d++) out[d] = (a->shape[d] == 1 && shape[d] != 1) ? 0 : a->strides[d];
+}
+
+
+/* ------------------------------------------------------------------ workspace */
+
+/* Memory kept across calls of one compiled function: numbered slots, each a buffer that
+ * only grows. Intermediates of a region and scratch space of ops live here, so a call
+ * allocates nothing once the sizes have been seen. Owned by the Python side (a capsule
+ * frees it with sg_ws_free). */
+typedef struct {
+    int nslots;
+    void **bufs;
+    size_t *sizes;
+} sg_ws;
+
+/* At least `nbytes` bytes of slot `slot` (64-byte aligned, contents unspecified), or NULL
+ * after recording a memory error in `err`. */
+static inline void *sg_ws_scratch(sg_ws *ws, int slot, size_t nbytes, sg_error *err) {
+    if (slot < 0 || slot >= ws->nslots) {
+        sg_error_set(err, SG_ERR_RUNTIME, "workspace slot %d out of range (%d slots)", slot, ws->nslots);
+        return NULL;
+    }
+    if (nbytes == 0) nbytes = 1;
+    if (ws->sizes[slot] < nbytes) {
+        free(ws->bufs[slot]);
+        size_t rounded = (nbytes + 63) / 64 * 64;
+        ws->bufs[slot] = aligned_alloc(64, rounded);
+        ws->sizes[slot] = ws->bufs[slot] ? rounded : 0;
+        if (!ws->bufs[slot]) {
+            sg_error_set(err, SG_ERR_MEMORY, "could not allocate %zu bytes of workspace", nbytes);
+            return NULL;
+        }
+    }
+    return ws->bufs[slot];
+}
+
+/* A workspace of `nslots` empty slots (NULL if out of memory). */
+static inline sg_ws *sg_ws_new(int nslots) {
+    sg_ws *ws = (sg_ws *)calloc(1, sizeof(sg_ws));
+    if (!ws) return NULL;
+    ws->nslots = nslots;
+    ws->bufs = (void **)calloc((size_t)(nslots > 0 ? nslots : 1), sizeof(void *));
+    ws->sizes = (size_t *)calloc((size_t)(nslots > 0 ? nslots : 1), sizeof(size_t));
+    if (!ws->bufs || !ws->sizes) {
+        free(ws->bufs);
+        free(ws->sizes);
+        free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+static inline void sg_ws_free(sg_ws *ws) {
+    if (!ws) return;
+    for (int i = 0; i < ws->nslots; i++) free(ws->bufs[i]);
+    free(ws->bufs);
+    free(ws->sizes);
+    free(ws);
+}
+
+/* Fill `strides` with C-contiguous byte strides for `shape` and return the total number of
+ * bytes (itemsize * number of elements), or -1 if that overflows. */
+static inline sg_index sg_contiguous_strides(int ndim, const sg_index *shape, size_t itemsize, sg_index *strides) {
+    sg_index total = (sg_index)itemsize;
+    for (int d = ndim - 1; d >= 0; d--) {
+        strides[d] = total;
+        if (shape[d] < 0) return -1;
+        if (shape[d] > 0 && total > PTRDIFF_MAX / shape[d]) return -1;
+        total *= shape[d];
+    }
+    return total;
+}
+
+/* Copy the strided array `src` into `dst` (same shape and dtype, any strides). */
+static inline void sg_copy_array(const sg_array *dst, const sg_array *src) {
+    size_t item = sg_dtype_itemsize(src->dtype);
+    sg_iter it;
+    char *base[2] = {dst->data, src->data};
+    const sg_index *st[2] = {dst->strides, src->strides};
+    if (sg_iter_init(&it, NULL, 2, base, st, src->ndim, src->shape) || it.size == 0) return;
+    do {
+        char *pd = it.ptrs[0], *ps = it.ptrs[1];
+        sg_index sd = it.inner_strides[0], ss = it.inner_strides[1];
+        for (sg_index k = 0; k < it.inner_size; k++, pd += sd, ps += ss) memcpy(pd, ps, item);
+    } while (sg_iter_next(&it));
 }
 
 #include "sg_math.h"

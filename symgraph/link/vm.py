@@ -33,7 +33,10 @@ class VM:
     fgraph
         The graph it runs.
     nodes, thunks
-        The apply nodes in execution order and their thunks.
+        The apply nodes in execution order, and the thunks running them (one per node, or
+        one per C region of several nodes: see ``thunk_nodes``).
+    thunk_nodes
+        Per thunk, the list of nodes it runs.
     storage_map
         Variable -> cell for every variable of the graph.
     input_storage, output_storage
@@ -41,7 +44,7 @@ class VM:
     no_recycling
         The cells emptied before each run.
     post_thunk_clear
-        Per node, the cells freed once it has run (empty lists without ``allow_gc``).
+        Per thunk, the cells freed once it has run (empty lists without ``allow_gc``).
     implementations
         Per node, which implementation its thunk uses: ``"py"`` or ``"c"``.
     run
@@ -60,6 +63,7 @@ class VM:
         post_thunk_clear: list,
         allow_gc: bool,
         implementations: list[str] | None = None,
+        thunk_nodes: list[list] | None = None,
     ):
         self.fgraph = fgraph
         self.nodes = nodes
@@ -71,6 +75,8 @@ class VM:
         self.post_thunk_clear = post_thunk_clear
         self.allow_gc = allow_gc
         self.implementations = list(implementations) if implementations is not None else ["py"] * len(nodes)
+        # The nodes each thunk runs: one each, except C regions, which run several.
+        self.thunk_nodes = thunk_nodes if thunk_nodes is not None else [[node] for node in nodes]
         self.run = self._make_runner()
 
     def __call__(self) -> None:
@@ -84,7 +90,11 @@ class VM:
         index = next((i for i, t in enumerate(self.thunks) if t is thunk), None)
         if index is None:  # not raised by a thunk: nothing to add
             raise exc_info[1]
-        raise_with_op(self.fgraph, self.nodes[index], thunk, exc_info, self.storage_map)
+        nodes = self.thunk_nodes[index]
+        # A C region says which of its nodes failed (the index C recorded before running it).
+        position = getattr(exc_info[1], "sg_node_index", 0)
+        node = nodes[position] if isinstance(position, int) and 0 <= position < len(nodes) else nodes[0]
+        raise_with_op(self.fgraph, node, thunk, exc_info, self.storage_map)
 
     def _make_runner(self) -> Callable[[], None]:
         # One closure per situation, so the loop does no work it does not need: this loop
@@ -200,21 +210,11 @@ class VMLinker:
             if var not in storage_map:
                 storage_map[var] = [var.data] if isinstance(var, Constant) else [None]
 
-        thunks = []
-        implementations = []
-        for node in nodes:
-            try:
-                thunk, impl = self.make_node_thunk(node, storage_map)
-            except Exception as exc:
-                exc.add_note(f"symgraph: raised while making the thunk of node {node} (op {node.op})")
-                raise
-            if getattr(thunk, "lazy", False):
-                raise NotImplementedError(
-                    f"the 'py' linker does not support lazy thunks yet; op {node.op} "
-                    f"(node {node}) returned one"
-                )
-            thunks.append(thunk)
-            implementations.append(impl)
+        units = self.make_thunks(nodes, storage_map)
+        thunks = [thunk for thunk, _, _ in units]
+        thunk_nodes = [list(covered) for _, covered, _ in units]
+        nodes = [node for covered in thunk_nodes for node in covered]
+        implementations = [impl for _, covered, impl in units for _ in covered]
 
         no_recycling_cells = []
         seen_cells: set[int] = set()
@@ -226,19 +226,20 @@ class VMLinker:
                 seen_cells.add(id(cell))
                 no_recycling_cells.append(cell)
 
-        post_thunk_clear: list[list] = [[] for _ in nodes]
+        post_thunk_clear: list[list] = [[] for _ in thunks]
         if allow_gc:
             # Never free what the caller owns: inputs (their cells are bound to arguments
             # or shared containers), constants and outputs.
             keep = set(inputs)
             keep.update(fgraph.outputs)
             last_use: dict[Variable, int] = {}
-            for i, node in enumerate(nodes):
-                for var in node.outputs:
-                    last_use[var] = i  # an output nobody reads is freed right away
-                for var in node.inputs:
-                    if var in last_use:
-                        last_use[var] = i
+            for i, covered in enumerate(thunk_nodes):
+                for node in covered:
+                    for var in node.outputs:
+                        last_use[var] = i  # an output nobody reads is freed right away
+                    for var in node.inputs:
+                        if var in last_use:
+                            last_use[var] = i
             for var, i in last_use.items():
                 if var not in keep:
                     post_thunk_clear[i].append(storage_map[var])
@@ -254,7 +255,26 @@ class VMLinker:
             post_thunk_clear=post_thunk_clear,
             allow_gc=allow_gc,
             implementations=implementations,
+            thunk_nodes=thunk_nodes,
         )
+
+    def make_thunks(self, nodes: list, storage_map: dict) -> list[tuple[Callable[[], None], list, str]]:
+        """The thunks running ``nodes`` (a toposort): ``(thunk, nodes it runs, "py"|"c")``
+        each, in execution order. One per node here; the C linker groups nodes into regions."""
+        units = []
+        for node in nodes:
+            try:
+                thunk, impl = self.make_node_thunk(node, storage_map)
+            except Exception as exc:
+                exc.add_note(f"symgraph: raised while making the thunk of node {node} (op {node.op})")
+                raise
+            if getattr(thunk, "lazy", False):
+                raise NotImplementedError(
+                    f"the 'py' linker does not support lazy thunks yet; op {node.op} "
+                    f"(node {node}) returned one"
+                )
+            units.append((thunk, [node], impl))
+        return units
 
     def make_node_thunk(self, node: Any, storage_map: dict) -> tuple[Callable[[], None], str]:
         """The thunk running ``node`` over ``storage_map``'s cells, and its kind (``"py"``).
@@ -283,6 +303,7 @@ def _register_c_linker() -> None:
     # Imported lazily by name so that importing the VM never pulls in cffi; the class is
     # resolved on first use through _LazyLinker.
     LINKERS["c"] = _LazyLinker("symgraph.link.c.linker", "CVMLinker")
+    LINKERS["check"] = _LazyLinker("symgraph.link.c.linker", "CheckLinker")
 
 
 class _LazyLinker:

@@ -35,7 +35,7 @@ def test_default_mode_follows_config():
 
 
 def test_invalid_names_list_valid_ones():
-    with pytest.raises(ValueError, match="'c', 'py'"):  # 'c' is the opt-in C linker
+    with pytest.raises(ValueError, match="'c', 'check', 'py'"):
         Mode(linker="cc")
     with pytest.raises(ValueError, match="'fast_run', 'fast_compile'"):
         Mode(optimizer="o3")

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import cffi
 
 __all__ = [
     "DEFAULT_FLAGS",
@@ -41,6 +40,8 @@ __all__ = [
     "compiler",
     "clear_memory_cache",
     "runtime_headers_digest",
+    "compile_extension",
+    "python_include_flags",
 ]
 
 #: Flags for generated code. ``-fno-math-errno`` lets gcc inline/vectorise math calls (they
@@ -66,7 +67,7 @@ class CompileError(RuntimeError):
 class CModule:
     """A compiled and loaded module: ``lib`` holds the functions declared in the cdef."""
 
-    ffi: cffi.FFI
+    ffi: Any  # cffi.FFI (None for extension modules)
     lib: Any
     path: str
     key: str
@@ -172,7 +173,9 @@ def build_shared_object(
     return seconds
 
 
-def _load(path: str, cdef: str) -> tuple[cffi.FFI, Any]:
+def _load(path: str, cdef: str) -> tuple[Any, Any]:
+    import cffi  # imported here: extension modules (the linker's path) do not need it
+
     ffi = cffi.FFI()
     ffi.cdef(cdef)
     return ffi, ffi.dlopen(path)
@@ -264,3 +267,40 @@ def compile_c(
         # Two threads may have compiled the same source: keep the first, both are valid.
         module = _MEMORY_CACHE.setdefault(key, module)
     return module
+
+
+def python_include_flags() -> tuple[str, ...]:
+    """``-I`` flags for ``Python.h`` and NumPy's C headers (generated extension modules)."""
+    import sysconfig
+
+    import numpy
+
+    return (f"-I{sysconfig.get_paths()['include']}", f"-I{numpy.get_include()}")
+
+
+def compile_extension(source: str, name: str, libraries: Sequence[str] = (), flags: Sequence[str] = DEFAULT_FLAGS) -> Any:
+    """Compile ``source`` (a CPython extension defining ``PyInit_<name>``) and import it.
+
+    The library goes through the same caches as :func:`compile_c` (in-process, then the
+    content-addressed disk cache); the key covers the Python and NumPy include paths, so a
+    module built for another interpreter or NumPy is never loaded. Returns the module
+    object, with ``__sg_compile_seconds__`` (0.0 on a cache hit) and ``__sg_disk_cached__``.
+    """
+    import importlib.machinery
+
+    flags = tuple(flags) + python_include_flags()
+    key = _key(source, name, flags + tuple(libraries), include_dir())
+    with _lock:
+        found = _MEMORY_CACHE.get(key)
+    if found is not None:
+        return found.lib
+    so_path, seconds, disk_hit = _build_into_disk_cache(source, name, flags, libraries)
+    loader = importlib.machinery.ExtensionFileLoader(name, str(so_path))
+    spec = importlib.machinery.ModuleSpec(name, loader, origin=str(so_path))
+    module = loader.create_module(spec)
+    loader.exec_module(module)
+    module.__sg_compile_seconds__ = seconds
+    module.__sg_disk_cached__ = disk_hit
+    with _lock:
+        entry = _MEMORY_CACHE.setdefault(key, CModule(None, module, str(so_path), key, seconds, disk_cached=disk_hit))
+    return entry.lib

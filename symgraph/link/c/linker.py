@@ -1,88 +1,177 @@
-"""The opt-in ``'c'`` linker: generated C for the nodes that have it, Python for the rest.
+"""The ``'c'`` linker (C regions, Python elsewhere) and the ``'check'`` linker.
 
-:class:`CVMLinker` is the :class:`~symgraph.link.vm.VMLinker` with one change: for every node
-it first tries :func:`symgraph.link.c.elemwise_codegen.make_c_thunk` (one compiled module per
-elementwise node, ``Elemwise`` of a scalar-table row or of a fused ``Composite``), and when the
-node is outside what the C code generator handles (it raises ``NotImplementedError``) it uses
-the op's own Python thunk. Everything else -- cells, garbage collection, ``no_recycling``,
-error reports naming the node and the user's line -- is the VM's, so the two kinds of thunks
-mix freely in one run.
+:class:`CVMLinker` is the :class:`~symgraph.link.vm.VMLinker` with one change: instead of a
+thunk per node, it asks every node for C (:func:`symgraph.link.c.region.node_c_code`),
+clusters the C-capable nodes into regions (:func:`~symgraph.link.c.region.plan_units`),
+generates ONE extension module for all regions, compiles it once (through the
+content-addressed cache) and runs each region as one thunk. Nodes without C run their
+Python thunks between regions. Cells, garbage collection, ``no_recycling`` and error
+reports naming the node and the user's line are the VM's.
 
-Which implementation each node got is recorded on the VM (``vm.implementations``) and
-exposed as :meth:`symgraph.compile.function.Function.implementations`. Why a node fell back
-to Python is kept in :attr:`CVMLinker.fallback_reasons` (useful when a node one expected in C
-is not).
-
-This is the per-node stage of issue #5's linker (which will emit one C function per maximal
-C region). Nothing selects it by default: use ``sg.Mode(linker='c')``.
+:class:`CheckLinker` (``sg.Mode(linker="check")``) makes each C-capable node its own region,
+runs it, then runs the node's Python thunk on the same inputs and raises
+:class:`CheckError` on the first mismatch.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any, Callable
 
-from symgraph.link.c.build import CompileError
-from symgraph.link.c.elemwise_codegen import make_c_thunk
-from symgraph.link.vm import VMLinker
-from symgraph.tensor.elemwise import Elemwise
+import numpy as np
 
-__all__ = ["CVMLinker", "CFallbackWarning"]
+from symgraph.link.c.build import CompileError, compile_extension
+from symgraph.link.c.elemwise_codegen import link_libraries
+from symgraph.link.c.region import Region, generate_module, node_c_code, plan_units
+from symgraph.link.vm import VMLinker
+
+__all__ = ["CVMLinker", "CheckLinker", "CheckError", "CFallbackWarning"]
 
 
 class CFallbackWarning(RuntimeWarning):
-    """A node the C generator accepted failed to compile; it runs in Python instead.
+    """Generated C failed to compile (or a node's C generator crashed); Python runs instead.
 
-    This signals a bug in the generated code (the generator should have refused the node),
-    so it is a warning rather than a silent fallback.
+    This signals a bug in a C generator (it should have refused the node), so it is a
+    warning rather than a silent fallback.
     """
 
 
-class CVMLinker(VMLinker):
-    """The ``'c'`` linker: a VM whose thunks are compiled C where possible (see module doc).
+class CheckError(AssertionError):
+    """The CHECK linker found a node whose C result differs from its Python result."""
 
-    Parameters
-    ----------
-    allow_gc
-        As for :class:`~symgraph.link.vm.VMLinker`.
+
+class CVMLinker(VMLinker):
+    """The ``'c'`` linker: C regions where nodes have C, Python thunks elsewhere.
 
     Attributes
     ----------
     fallback_reasons
-        Node -> why it runs in Python, for the nodes of the last :meth:`make_vm` that were
-        tried in C and refused (nodes that are not elementwise are not listed: they have no
-        C yet by design).
+        Node -> why it runs in Python, for nodes whose C generator crashed or whose module
+        failed to compile in the last :meth:`make_vm`.
+    module
+        The extension module of the last :meth:`make_vm` (None without regions).
+    source
+        Its C source.
     """
 
     name = "c"
+    single_node_regions = False
 
     def __init__(self, allow_gc: bool | None = None):
         super().__init__(allow_gc=allow_gc)
         self.fallback_reasons: dict[Any, str] = {}
+        self.module = None
+        self.source = ""
 
-    def make_vm(self, input_storage=None, storage_map=None):
-        self.fallback_reasons = {}
-        return super().make_vm(input_storage, storage_map)
-
-    def make_node_thunk(self, node: Any, storage_map: dict) -> tuple[Callable[[], None], str]:
-        """Generated C for elementwise nodes the generator supports, else the Python thunk."""
-        if isinstance(node.op, Elemwise):
+    def _node_codes(self, nodes: list) -> dict:
+        codes = {}
+        for node in nodes:
             try:
-                return make_c_thunk(node, storage_map, None, self.no_recycling), "c"
-            except NotImplementedError as exc:
-                # The normal way out: a dtype, row or helper the generator does not cover.
-                self.fallback_reasons[node] = str(exc)
-            except CompileError as exc:
-                # The generator accepted the node but gcc rejected its code: keep the
-                # function working, and say so loudly.
-                self.fallback_reasons[node] = f"compilation failed: {exc}"
+                nc = node_c_code(node)
+            except Exception as exc:  # noqa: BLE001 - a generator bug must not break compiling
+                self.fallback_reasons[node] = f"C generator raised {type(exc).__name__}: {exc}"
                 warnings.warn(
-                    f"symgraph C linker: node {node} (op {node.op}) failed to compile and runs "
-                    f"in Python instead:\n{exc}",
+                    f"symgraph C linker: generating C for node {node} (op {node.op}) raised "
+                    f"{type(exc).__name__}: {exc}; the node runs in Python",
                     CFallbackWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-        return super().make_node_thunk(node, storage_map)
+                continue
+            if nc is not None:
+                codes[node] = nc
+        return codes
+
+    def make_thunks(self, nodes: list, storage_map: dict) -> list[tuple[Callable[[], None], list, str]]:
+        self.fallback_reasons = {}
+        self.module = None
+        codes = self._node_codes(nodes)
+        units = plan_units(nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions)
+        regions = [u for u in units if isinstance(u, Region)]
+        module = None
+        if regions:
+            source, name, slots = generate_module(regions, codes)
+            self.source = source
+            try:
+                module = compile_extension(source, name, link_libraries(source))
+            except CompileError as exc:
+                for region in regions:
+                    for node in region.nodes:
+                        self.fallback_reasons[node] = f"compilation failed: {exc}"
+                warnings.warn(
+                    f"symgraph C linker: the generated module failed to compile; the function "
+                    f"runs in Python instead:\n{exc}",
+                    CFallbackWarning,
+                    stacklevel=3,
+                )
+            self.module = module
+        result = []
+        k = 0
+        for unit in units:
+            if isinstance(unit, Region) and module is not None:
+                thunk = self._region_thunk(module, k, unit, slots[k], storage_map)
+                k += 1
+                result += self._wrap_region(thunk, unit, storage_map)
+            else:
+                for node in unit.nodes if isinstance(unit, Region) else [unit]:
+                    result += super().make_thunks([node], storage_map)
+        return result
+
+    @staticmethod
+    def _region_thunk(module: Any, k: int, region: Region, nslots: int, storage_map: dict) -> Callable[[], None]:
+        fn = getattr(module, f"region_{k}")
+        in_cells = tuple(storage_map[v] for v in region.inputs)
+        out_cells = tuple(storage_map[v] for v in region.outputs)
+        thunk = functools.partial(fn, module.new_workspace(nslots), in_cells, out_cells)
+        thunk.region = region
+        thunk.module = module
+        return thunk
+
+    def _wrap_region(self, thunk: Callable[[], None], region: Region, storage_map: dict) -> list:
+        return [(thunk, list(region.nodes), "c")]
 
     def __repr__(self) -> str:
-        return f"CVMLinker(allow_gc={self.allow_gc!r})"
+        return f"{type(self).__name__}(allow_gc={self.allow_gc!r})"
+
+
+def _same(c_value: Any, py_value: Any, dtype: np.dtype) -> bool:
+    a = np.asarray(c_value)
+    b = np.asarray(py_value)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        tol = 1e-5 if np.dtype(dtype).itemsize <= 4 else 1e-10
+        return bool(np.allclose(a, b, rtol=tol, atol=tol, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+class CheckLinker(CVMLinker):
+    """The CHECK mode's linker: every C node runs in C and in Python; results must agree."""
+
+    name = "check"
+    single_node_regions = True
+
+    def _wrap_region(self, thunk: Callable[[], None], region: Region, storage_map: dict) -> list:
+        (node,) = region.nodes
+        # The Python thunk reads the same input cells and writes private output cells.
+        private = {v: storage_map[v] for v in node.inputs}
+        private.update({v: [None] for v in node.outputs})
+        py_thunk = node.op.make_thunk(node, private, None, [])
+        out_cells = [storage_map[v] for v in node.outputs]
+
+        def check() -> None:
+            thunk()
+            py_thunk()
+            for o, var in enumerate(node.outputs):
+                c_value = out_cells[o][0]
+                if c_value is None:  # output unused by the graph: the region did not export it
+                    continue
+                py_value = private[var][0]
+                if not _same(c_value, py_value, var.type.dtype):
+                    raise CheckError(
+                        f"CHECK mode: output {o} of node {node} differs between C and Python\n"
+                        f"C:      {np.asarray(c_value)!r}\nPython: {np.asarray(py_value)!r}"
+                    )
+
+        check.region = region
+        return [(check, [node], "c")]

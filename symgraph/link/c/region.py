@@ -1,0 +1,455 @@
+"""Generate one C extension module for a whole graph: one C function per region.
+
+A *region* is a run of C-capable nodes (see ``docs/c_backend.md``). :func:`plan_units`
+orders the graph's nodes so that C-capable nodes cluster, then cuts the order into units
+(regions and single Python nodes). :func:`generate_module` writes the source of one
+CPython extension module holding, per region ``k``, a C function and its Python wrapper
+``region_<k>(workspace, in_cells, out_cells)``.
+
+Variables are named ``v<i>`` by their position in the planned order, never by user names,
+and constants are region inputs read from their cells: the source depends only on the
+graph's structure, so equal structures share a cached module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+from symgraph.graph.basic import Constant
+from symgraph.link.c.c_ops import c_impl_for
+from symgraph.link.c.runtime import DTYPE_CODES
+
+__all__ = ["Region", "NodeCode", "node_c_code", "plan_units", "generate_module", "NPY_TYPENUMS"]
+
+#: NumPy C type numbers (macro names in numpy/ndarraytypes.h) per dtype name.
+NPY_TYPENUMS = {
+    "bool": "NPY_BOOL",
+    "int8": "NPY_INT8",
+    "int16": "NPY_INT16",
+    "int32": "NPY_INT32",
+    "int64": "NPY_INT64",
+    "uint8": "NPY_UINT8",
+    "float32": "NPY_FLOAT32",
+    "float64": "NPY_FLOAT64",
+}
+_ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "float32": 4, "float64": 8}
+
+
+def _tensor_dtype(var: Any) -> str | None:
+    """The dtype of a tensor variable the backend can hold, else None."""
+    t = var.type
+    dtype = getattr(t, "dtype", None)
+    if getattr(t, "ndim", None) is None or dtype not in DTYPE_CODES:
+        return None
+    return dtype
+
+
+@dataclass
+class NodeCode:
+    """The C pieces of one node, generated with placeholder variable names."""
+
+    node: Any
+    impl: Any
+    code: str
+    support: str
+    headers: list[str]
+    init: str
+
+
+def _placeholder(kind: str, i: int) -> str:
+    return f"@{kind}{i}@"
+
+
+def node_c_code(node: Any) -> NodeCode | None:
+    """The node's C with placeholders for its variables, or None if it has no C.
+
+    Placeholders (``@in0@``, ``@out0@``, ``@name@``...) are substituted once the node's
+    place in a region is known, so each node's ``c_code`` runs once per compilation.
+    """
+    if any(_tensor_dtype(v) is None for v in node.inputs + node.outputs):
+        return None
+    impl = c_impl_for(node.op)
+    if impl is None:
+        return None
+    nout = len(node.outputs)
+    sub = {
+        "err": "err",
+        "fail": "return err->code ? err->code : sg_error_set(err, SG_ERR_RUNTIME, \"failed\");",
+        "ws": "ws",
+        "shape": [_placeholder("shape", j) for j in range(nout)],
+        "strides": [_placeholder("strides", j) for j in range(nout)],
+        "alloc": [_placeholder("alloc", j) + ";" for j in range(nout)],
+        "scratch_slot": "@slot@",
+    }
+    inputs = [_placeholder("in", i) for i in range(len(node.inputs))]
+    outputs = [_placeholder("out", j) for j in range(nout)]
+    try:
+        code = impl.c_code(node, "@name@", inputs, outputs, sub)
+    except NotImplementedError:
+        return None
+    support = impl.c_support_code(node) if hasattr(impl, "c_support_code") else ""
+    headers = list(impl.c_headers(node)) if hasattr(impl, "c_headers") else []
+    init = impl.c_init_code(node) if hasattr(impl, "c_init_code") else ""
+    return NodeCode(node, impl, code, support or "", headers, init or "")
+
+
+@dataclass
+class Region:
+    """One C region: its nodes (in order), the variables it reads and writes through cells."""
+
+    nodes: list
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    #: index of the first region node reading each input (for error reports)
+    input_readers: list = field(default_factory=list)
+
+
+def plan_units(order: list, c_capable: set, fgraph_outputs: list, single_node_regions: bool = False) -> list:
+    """Reorder ``order`` (a toposort) to cluster C-capable nodes and cut it into units.
+
+    Returns a list whose items are either a :class:`Region` or a Python node. With
+    ``single_node_regions`` every C node is its own region (the CHECK mode).
+    """
+    position = {node: i for i, node in enumerate(order)}
+    produced_by = {out: node for node in order for out in node.outputs}
+    pending = {node: len({produced_by[v] for v in node.inputs if v in produced_by}) for node in order}
+    readers: dict[Any, list] = {node: [] for node in order}
+    for node in order:
+        for parent in {produced_by[v] for v in node.inputs if v in produced_by}:
+            readers[parent].append(node)
+    ready_c: list = []
+    ready_py: list = []
+    for node in order:
+        if pending[node] == 0:
+            heapq.heappush(ready_c if node in c_capable else ready_py, (position[node], id(node), node))
+    clustered = []
+    prefer_c = True
+    while ready_c or ready_py:
+        # Stay with the current kind while possible: each switch costs a region boundary.
+        queue = (ready_c if prefer_c else ready_py) or (ready_py if prefer_c else ready_c)
+        _, _, node = heapq.heappop(queue)
+        prefer_c = node in c_capable
+        clustered.append(node)
+        for child in readers[node]:
+            pending[child] -= 1
+            if pending[child] == 0:
+                heapq.heappush(ready_c if child in c_capable else ready_py, (position[child], id(child), child))
+    units: list = []
+    for node in clustered:
+        if node not in c_capable:
+            units.append(node)
+        elif single_node_regions or not units or not isinstance(units[-1], Region):
+            units.append(Region([node]))
+        else:
+            units[-1].nodes.append(node)
+    outputs = set(fgraph_outputs)
+    unit_of = {}
+    for u, unit in enumerate(units):
+        for node in unit.nodes if isinstance(unit, Region) else [unit]:
+            unit_of[node] = u
+    for u, unit in enumerate(units):
+        if not isinstance(unit, Region):
+            continue
+        inside = set(unit.nodes)
+        seen = set()
+        for i, node in enumerate(unit.nodes):
+            for var in node.inputs:
+                if (var.owner is None or var.owner not in inside) and var not in seen:
+                    seen.add(var)
+                    unit.inputs.append(var)
+                    unit.input_readers.append(i)
+        read_outside = set()
+        for other in clustered:
+            if other not in inside:
+                read_outside.update(other.inputs)
+        for node in unit.nodes:
+            for var in node.outputs:
+                if var in outputs or var in read_outside:
+                    unit.outputs.append(var)
+    return units
+
+
+_PRELUDE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+#include "sg_runtime.h"
+"""
+
+_HELPERS = r"""
+/* A new C-contiguous NumPy array stored into `cell` (a one-element list); NULL after
+ * recording a memory error. */
+static PyArrayObject *sg_new_output(PyObject *cell, int ndim, const sg_index *shape, int typenum, sg_error *err) {
+    PyObject *a = PyArray_EMPTY(ndim, (npy_intp *)shape, typenum, 0);
+    if (!a) {
+        PyErr_Clear();
+        sg_error_set(err, SG_ERR_MEMORY, "could not allocate an output array");
+        return NULL;
+    }
+    PyList_SetItem(cell, 0, a); /* steals the reference, releases the old value */
+    return (PyArrayObject *)a;
+}
+
+static PyObject *sg_raise(const sg_error *err, int rc) {
+    PyObject *type = PyExc_RuntimeError;
+    if (rc == SG_ERR_SHAPE || rc == SG_ERR_VALUE) type = PyExc_ValueError;
+    else if (rc == SG_ERR_TYPE) type = PyExc_TypeError;
+    else if (rc == SG_ERR_MEMORY) type = PyExc_MemoryError;
+    PyObject *exc = NULL;
+    if (PyErr_Occurred()) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (tb) PyException_SetTraceback(v, tb);
+        Py_XDECREF(t);
+        Py_XDECREF(tb);
+        exc = v;
+    } else {
+        exc = PyObject_CallFunction(type, "s", err->msg[0] ? err->msg : "error in generated C code");
+        if (!exc) return NULL;
+    }
+    PyObject *node = PyLong_FromLong(err->node);
+    if (node) {
+        PyObject_SetAttrString(exc, "sg_node_index", node);
+        Py_DECREF(node);
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* Make `value` usable as an input of `typenum`/`ndim`: an aligned, native-order NumPy
+ * array of exactly that dtype and rank. Returns a new reference (stored in *temp when a
+ * conversion was needed) or NULL with a TypeError naming input `index`. */
+static PyObject *sg_coerce_input(PyObject *value, int typenum, int ndim, int index, int reader, PyObject **temp) {
+    PyArray_Descr *want = PyArray_DescrFromType(typenum);
+    int ok_type = 0;
+    if (PyArray_Check(value)) {
+        PyArray_Descr *have = PyArray_DESCR((PyArrayObject *)value);
+        ok_type = PyArray_EquivTypes(have, want) && PyArray_NDIM((PyArrayObject *)value) == ndim;
+    } else if (PyArray_IsScalar(value, Generic) && ndim == 0) {
+        PyArray_Descr *have = PyArray_DescrFromScalar(value);
+        ok_type = have && PyArray_EquivTypes(have, want);
+        Py_XDECREF(have);
+    }
+    if (!ok_type) {
+        PyObject *msg = PyUnicode_FromFormat(
+            "input %d of this C region expected a %d-d %s array, got %R", index, ndim,
+            want->typeobj->tp_name, PyArray_Check(value) ? (PyObject *)PyArray_DESCR((PyArrayObject *)value) : (PyObject *)Py_TYPE(value));
+        Py_DECREF(want);
+        if (!msg) return NULL;
+        PyObject *exc = PyObject_CallOneArg(PyExc_TypeError, msg);
+        Py_DECREF(msg);
+        if (!exc) return NULL;
+        PyObject *i = PyLong_FromLong(index), *r = PyLong_FromLong(reader);
+        if (i) PyObject_SetAttrString(exc, "sg_input_index", i);
+        if (r) PyObject_SetAttrString(exc, "sg_node_index", r);
+        Py_XDECREF(i);
+        Py_XDECREF(r);
+        PyErr_SetObject(PyExc_TypeError, exc);
+        Py_DECREF(exc);
+        return NULL;
+    }
+    /* PyArray_FromAny steals the descriptor reference */
+    PyObject *conv = PyArray_FromAny(value, want, ndim, ndim, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED, NULL);
+    *temp = conv;
+    return conv;
+}
+
+static void sg_ws_capsule_free(PyObject *capsule) {
+    sg_ws_free((sg_ws *)PyCapsule_GetPointer(capsule, "sg_ws"));
+}
+
+static PyObject *sg_py_new_workspace(PyObject *self, PyObject *arg) {
+    long n = PyLong_AsLong(arg);
+    if (n < 0 && PyErr_Occurred()) return NULL;
+    sg_ws *ws = sg_ws_new((int)n);
+    if (!ws) return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(ws, "sg_ws", sg_ws_capsule_free);
+    if (!capsule) sg_ws_free(ws);
+    return capsule;
+}
+"""
+
+
+def _subst(text: str, mapping: dict[str, str]) -> str:
+    for key, value in mapping.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[str, list[str]]:
+    """C of region ``k``: its function and wrapper. Returns (source, init blocks)."""
+    names: dict[Any, str] = {}
+    lines: list[str] = []
+    emit = lines.append
+    for i, var in enumerate(region.inputs):
+        names[var] = f"v{len(names)}"
+    local_vars = [out for node in region.nodes for out in node.outputs]
+    for var in local_vars:
+        names[var] = f"v{len(names)}"
+    out_index = {var: r for r, var in enumerate(region.outputs)}
+
+    emit(f"static int sg_region_{k}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, sg_error *err) {{")
+    for i, var in enumerate(region.inputs):
+        dtype = _tensor_dtype(var)
+        emit(
+            f"    const sg_array {names[var]} = {{PyArray_BYTES((PyArrayObject *)in_values[{i}]), {var.type.ndim}, "
+            f"{DTYPE_CODES[dtype]}, (const sg_index *)PyArray_DIMS((PyArrayObject *)in_values[{i}]), "
+            f"(const sg_index *)PyArray_STRIDES((PyArrayObject *)in_values[{i}])}};"
+        )
+    for var in local_vars:
+        n = names[var]
+        nd = max(var.type.ndim, 1)
+        emit(f"    sg_index {n}_shape[{nd}] = {{0}}, {n}_strides[{nd}] = {{0}};")
+        emit(f"    sg_array {n} = {{NULL, {var.type.ndim}, {DTYPE_CODES[_tensor_dtype(var)]}, {n}_shape, {n}_strides}};")
+    inits = []
+    for j, node in enumerate(region.nodes):
+        nc = codes[node]
+        mapping = {"@name@": f"n{k}_{j}", "@slot@": str(slots.pop())}
+        for i, var in enumerate(node.inputs):
+            mapping[_placeholder("in", i)] = names[var]
+        for o, var in enumerate(node.outputs):
+            n = names[var]
+            mapping[_placeholder("out", o)] = n
+            mapping[_placeholder("shape", o)] = f"{n}_shape"
+            mapping[_placeholder("strides", o)] = f"{n}_strides"
+            dtype = _tensor_dtype(var)
+            nd = var.type.ndim
+            if var in out_index:
+                alloc = (
+                    f"do {{ PyArrayObject *a_ = sg_new_output(out_cells[{out_index[var]}], {nd}, {n}_shape, "
+                    f"{NPY_TYPENUMS[dtype]}, err); if (!a_) return err->code; {n}.data = PyArray_BYTES(a_); "
+                    f"for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_]; }} while (0)"
+                )
+            else:
+                slot = slots.pop()
+                alloc = (
+                    f"do {{ sg_index nb_ = sg_contiguous_strides({nd}, {n}_shape, {_ITEMSIZE[dtype]}, {n}_strides); "
+                    f"if (nb_ < 0) SG_FAIL_CODE(err, SG_ERR_MEMORY, \"array too large\"); "
+                    f"{n}.data = (char *)sg_ws_scratch(ws, {slot}, (size_t)nb_, err); if (!{n}.data) return err->code; }} while (0)"
+                )
+            mapping[_placeholder("alloc", o)] = alloc
+        emit(f"    /* node {j}: {type(node.op).__name__} */")
+        emit(f"    err->node = {j};")
+        emit("    {")
+        emit(_subst(nc.code, mapping))
+        emit("    }")
+        # Outputs leaving the region that the op produced as views are copied into new arrays.
+        view_outputs = {o for o, _ in getattr(node.op, "view_map", {}).items()}
+        for o, var in enumerate(node.outputs):
+            if var in out_index and o in view_outputs:
+                n = names[var]
+                nd = var.type.ndim
+                emit(
+                    f"    if (!PyArray_Check(PyList_GET_ITEM(out_cells[{out_index[var]}], 0)) || "
+                    f"PyArray_BYTES((PyArrayObject *)PyList_GET_ITEM(out_cells[{out_index[var]}], 0)) != {n}.data) {{"
+                )
+                emit(f"        sg_array src_ = {n};")
+                emit(
+                    f"        PyArrayObject *a_ = sg_new_output(out_cells[{out_index[var]}], {nd}, {n}_shape, "
+                    f"{NPY_TYPENUMS[_tensor_dtype(var)]}, err); if (!a_) return err->code;"
+                )
+                emit(f"        {n}.data = PyArray_BYTES(a_);")
+                emit(f"        for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_];")
+                emit(f"        sg_copy_array(&{n}, &src_);")
+                emit("    }")
+        if nc.init:
+            inits.append(nc.init)
+    emit("    return 0;")
+    emit("}")
+
+    nin, nout = len(region.inputs), len(region.outputs)
+    types = ", ".join(NPY_TYPENUMS[_tensor_dtype(v)] for v in region.inputs) or "0"
+    ndims = ", ".join(str(v.type.ndim) for v in region.inputs) or "0"
+    readers = ", ".join(map(str, region.input_readers)) or "0"
+    emit(f"static const int sg_region_{k}_types[] = {{{types}}};")
+    emit(f"static const int sg_region_{k}_ndims[] = {{{ndims}}};")
+    emit(f"static const int sg_region_{k}_readers[] = {{{readers}}};")
+    emit(f"static PyObject *sg_py_region_{k}(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {{")
+    emit(f"    if (nargs != 3 || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) != {nin} || "
+         f"!PyTuple_Check(args[2]) || PyTuple_GET_SIZE(args[2]) != {nout}) {{")
+    emit(f"        PyErr_SetString(PyExc_TypeError, \"region_{k}(workspace, {nin} input cells, {nout} output cells)\");")
+    emit("        return NULL;")
+    emit("    }")
+    emit("    sg_ws *ws = (sg_ws *)PyCapsule_GetPointer(args[0], \"sg_ws\");")
+    emit("    if (!ws) return NULL;")
+    emit(f"    PyObject *values[{max(nin, 1)}];")
+    emit(f"    PyObject *temps[{max(nin, 1)}] = {{0}};")
+    emit("    int ok = 1;")
+    emit(f"    for (int i = 0; i < {nin}; i++) {{")
+    emit("        PyObject *v = PyList_GET_ITEM(PyTuple_GET_ITEM(args[1], i), 0);")
+    emit(f"        if (PyArray_Check(v) && PyArray_TYPE((PyArrayObject *)v) == sg_region_{k}_types[i] && "
+         f"PyArray_NDIM((PyArrayObject *)v) == sg_region_{k}_ndims[i] && PyArray_ISBEHAVED_RO((PyArrayObject *)v)) {{")
+    emit("            values[i] = v;")
+    emit("        } else {")
+    emit(f"            values[i] = sg_coerce_input(v, sg_region_{k}_types[i], sg_region_{k}_ndims[i], i, sg_region_{k}_readers[i], &temps[i]);")
+    emit("            if (!values[i]) { ok = 0; break; }")
+    emit("        }")
+    emit("    }")
+    emit("    int rc = 0;")
+    emit("    sg_error err;")
+    emit("    if (ok) {")
+    emit("        sg_error_clear(&err);")
+    emit(f"        rc = sg_region_{k}(ws, values, &PyTuple_GET_ITEM(args[2], 0), &err);")
+    emit("    }")
+    emit(f"    for (int i = 0; i < {nin}; i++) Py_XDECREF(temps[i]);")
+    emit("    if (!ok) return NULL;")
+    emit("    if (rc) return sg_raise(&err, rc);")
+    emit("    Py_RETURN_NONE;")
+    emit("}")
+    return "\n".join(lines), inits
+
+
+def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[int]]:
+    """Source of the extension module for ``regions``; returns (source, module name,
+    workspace slots per region). ``codes`` maps each region node to its :class:`NodeCode`."""
+    headers: list[str] = []
+    supports: list[str] = []
+    bodies: list[str] = []
+    inits: list[str] = []
+    slot_counts = []
+    for k, region in enumerate(regions):
+        for node in region.nodes:
+            nc = codes[node]
+            for h in nc.headers:
+                if h not in headers:
+                    headers.append(h)
+            if nc.support and nc.support not in supports:
+                supports.append(nc.support)
+        nslots = sum(1 for node in region.nodes for _ in node.outputs) + len(region.nodes)
+        slot_counts.append(nslots)
+        body, region_inits = _region_source(k, region, codes, list(range(nslots))[::-1])
+        bodies.append(body)
+        for block in region_inits:
+            if block not in inits:
+                inits.append(block)
+    parts = [_PRELUDE]
+    parts += [f"#include <{h}>" if not h.startswith(("<", '"')) else f"#include {h}" for h in headers]
+    parts.append(_HELPERS)
+    parts += supports
+    parts += bodies
+    methods = [
+        f'    {{"region_{k}", (PyCFunction)(void (*)(void))sg_py_region_{k}, METH_FASTCALL, NULL}},'
+        for k in range(len(regions))
+    ]
+    methods.append('    {"new_workspace", (PyCFunction)sg_py_new_workspace, METH_O, NULL},')
+    body = "\n".join(parts)
+    name = "sg_" + hashlib.sha256(("\n".join(methods) + body + "\n".join(inits)).encode()).hexdigest()[:20]
+    tail = [
+        "static PyMethodDef sg_methods[] = {",
+        *methods,
+        "    {NULL, NULL, 0, NULL}",
+        "};",
+        f'static struct PyModuleDef sg_module = {{PyModuleDef_HEAD_INIT, "{name}", NULL, -1, sg_methods}};',
+        f"PyMODINIT_FUNC PyInit_{name}(void) {{",
+        "    import_array();",
+        *[f"    {{\n{block}\n    }}" for block in inits],
+        "    return PyModule_Create(&sg_module);",
+        "}",
+    ]
+    return body + "\n" + "\n".join(tail) + "\n", name, slot_counts
