@@ -41,7 +41,13 @@ def numpy_expr(x, y, z):
 def symgraph_cases(inputs, expected):
     x, y, z = st.dvector("x"), st.dvector("y"), st.dvector("z")
     out = st.exp(x) * y + st.log1p(z**2) - st.tanh(x * y)
-    return [compiled_case("symgraph", lambda: sg.function([x, y, z], out), inputs, expected, "Python linker")]
+    return [
+        compiled_case("symgraph", lambda: sg.function([x, y, z], out), inputs, expected, "default mode: C"),
+        compiled_case(
+            "symgraph py", lambda: sg.function([x, y, z], out, mode=sg.Mode(linker="py")), inputs, expected,
+            "Python linker",
+        ),
+    ]
 
 
 def pytensor_cases(inputs, expected):

@@ -47,7 +47,10 @@ def scipy_logsumexp(x):
 def symgraph_cases(inputs, expected):
     x = st.dmatrix("x")
     out = st.logsumexp(x, axis=1)
-    return [compiled_case("symgraph", lambda: sg.function([x], out), inputs, expected, "Python linker")]
+    return [
+        compiled_case("symgraph", lambda: sg.function([x], out), inputs, expected, "default mode: C"),
+        compiled_case("symgraph py", lambda: sg.function([x], out, mode=sg.Mode(linker="py")), inputs, expected, "Python linker"),
+    ]
 
 
 def pytensor_cases(inputs, expected):

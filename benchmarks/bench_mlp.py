@@ -82,7 +82,11 @@ def symgraph_cases(inputs, expected):
     loss = st.mean(st.logsumexp(logits, axis=1) - logits[st.arange(X.shape[0]), y])
     gW1, gW2 = sg.grad(loss, [W1, W2])
     build = lambda: sg.function([X, W1, W2, y], [loss, gW1, gW2])  # noqa: E731
-    return [compiled_case("symgraph", build, inputs, expected, "Python linker, sg.grad")]
+    build_py = lambda: sg.function([X, W1, W2, y], [loss, gW1, gW2], mode=sg.Mode(linker="py"))  # noqa: E731
+    return [
+        compiled_case("symgraph", build, inputs, expected, "default mode: C, sg.grad"),
+        compiled_case("symgraph py", build_py, inputs, expected, "Python linker, sg.grad"),
+    ]
 
 
 def pytensor_cases(inputs, expected):

@@ -60,6 +60,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef SG_OPENMP
+#include <omp.h> /* generated loops split large ranges over the cores */
+#endif
+
+/* Helpers that run once per node (checks, iterator setup, allocation) are not inlined:
+ * inlining them into every node's code multiplied the compile time of a whole-graph
+ * module several times over for no measurable run-time gain. */
+#if defined(__GNUC__)
+#define SG_NOINLINE __attribute__((noinline, unused))
+#else
+#define SG_NOINLINE
+#endif
 
 /* ------------------------------------------------------------------ scalar types */
 
@@ -140,7 +152,7 @@ static inline int sg_array_is_c_contiguous(const sg_array *a) {
 }
 
 /* Write "(3, 4)" into buf (always NUL-terminated); used by error messages. */
-static inline void sg_format_shape(char *buf, size_t size, int ndim, const sg_index *shape) {
+SG_NOINLINE static void sg_format_shape(char *buf, size_t size, int ndim, const sg_index *shape) {
     size_t used = 0;
     if (size == 0) return;
     buf[0] = '\0';
@@ -243,7 +255,7 @@ static inline const char *sg_input_name_(const char *const *names, int i, char *
  * broadcastable dimension must have length 1 at run time. Returns SG_OK or SG_ERR_SHAPE
  * with a message naming the input(s) and dimension.
  */
-static inline int sg_check_broadcast(sg_error *err, int nin, const sg_array *const *ins,
+SG_NOINLINE static int sg_check_broadcast(sg_error *err, int nin, const sg_array *const *ins,
                                      const unsigned char *bcast, const char *const *names, int ndim,
                                      sg_index *out_shape) {
     char b1[32], b2[32], s1[256], s2[256];
@@ -285,7 +297,7 @@ static inline int sg_check_broadcast(sg_error *err, int nin, const sg_array *con
 
 /* Check that `a` has exactly the shape `expected` (e.g. a preallocated output or a value
  * the generated code relies on). `what` names the array in the message. */
-static inline int sg_check_shape(sg_error *err, const char *what, const sg_array *a, int ndim,
+SG_NOINLINE static int sg_check_shape(sg_error *err, const char *what, const sg_array *a, int ndim,
                                  const sg_index *expected) {
     char s1[256], s2[256];
     int bad = a->ndim != ndim;
@@ -335,7 +347,7 @@ typedef struct {
  * Length-1 dimensions are dropped and neighbouring dimensions that are contiguous for every
  * array are merged, so a C-contiguous elementwise loop becomes a single run.
  */
-static inline int sg_iter_init(sg_iter *it, sg_error *err, int narr, char *const *base,
+SG_NOINLINE static int sg_iter_init(sg_iter *it, sg_error *err, int narr, char *const *base,
                                const sg_index *const *strides, int ndim, const sg_index *shape) {
     if (narr > SG_ITER_MAXARRAYS || narr < 1)
         SG_FAIL(err, "sg_iter: %d arrays (supported: 1 to %d)", narr, SG_ITER_MAXARRAYS);
@@ -376,7 +388,7 @@ static inline int sg_iter_init(sg_iter *it, sg_error *err, int narr, char *const
 }
 
 /* Advance to the next innermost run; returns 1 if there is one, 0 when iteration is over. */
-static inline int sg_iter_next(sg_iter *it) {
+SG_NOINLINE static int sg_iter_next(sg_iter *it) {
     for (int d = it->ndim - 2; d >= 0; d--) {
         if (++it->index[d] < it->shape[d]) {
             for (int k = 0; k < it->narr; k++) it->ptrs[k] += it->strides[k][d];
@@ -419,7 +431,7 @@ typedef struct {
 
 /* At least `nbytes` bytes of slot `slot` (64-byte aligned, contents unspecified), or NULL
  * after recording a memory error in `err`. */
-static inline void *sg_ws_scratch(sg_ws *ws, int slot, size_t nbytes, sg_error *err) {
+SG_NOINLINE static void *sg_ws_scratch(sg_ws *ws, int slot, size_t nbytes, sg_error *err) {
     if (slot < 0 || slot >= ws->nslots) {
         sg_error_set(err, SG_ERR_RUNTIME, "workspace slot %d out of range (%d slots)", slot, ws->nslots);
         return NULL;
@@ -464,7 +476,7 @@ static inline void sg_ws_free(sg_ws *ws) {
 
 /* Fill `strides` with C-contiguous byte strides for `shape` and return the total number of
  * bytes (itemsize * number of elements), or -1 if that overflows. */
-static inline sg_index sg_contiguous_strides(int ndim, const sg_index *shape, size_t itemsize, sg_index *strides) {
+SG_NOINLINE static sg_index sg_contiguous_strides(int ndim, const sg_index *shape, size_t itemsize, sg_index *strides) {
     sg_index total = (sg_index)itemsize;
     for (int d = ndim - 1; d >= 0; d--) {
         strides[d] = total;
@@ -476,7 +488,7 @@ static inline sg_index sg_contiguous_strides(int ndim, const sg_index *shape, si
 }
 
 /* Copy the strided array `src` into `dst` (same shape and dtype, any strides). */
-static inline void sg_copy_array(const sg_array *dst, const sg_array *src) {
+SG_NOINLINE static void sg_copy_array(const sg_array *dst, const sg_array *src) {
     size_t item = sg_dtype_itemsize(src->dtype);
     sg_iter it;
     char *base[2] = {dst->data, src->data};

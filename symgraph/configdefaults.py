@@ -182,7 +182,12 @@ PARAMS: dict[str, ConfigParam] = {
         "FAST_RUN", _choice("FAST_RUN", "FAST_COMPILE"),
         "The mode used by function() when none is given.",
     ),
-    "linker": ConfigParam("py", _choice("py"), "Linker of the default mode."),
+    "linker": ConfigParam(
+        "auto", _choice("auto", "c", "py", "check"),
+        "Linker of the default mode: 'auto' keeps the named mode's own (C for FAST_RUN, "
+        "Python for FAST_COMPILE); 'c', 'py' or 'check' (C and Python compared node by node) "
+        "override it.",
+    ),
     "optimizer": ConfigParam(
         "fast_run", _choice("fast_run", "fast_compile", "None"),
         "Rewrite pipeline of the default mode ('None' disables rewriting).",
@@ -192,6 +197,11 @@ PARAMS: dict[str, ConfigParam] = {
         "Where compiled modules are cached (also set by SYMGRAPH_COMPILEDIR).",
     ),
     "allow_gc": ConfigParam(True, _boolean, "Free intermediate results after their last use."),
+    "openmp": ConfigParam(
+        False, _boolean,
+        "Let generated C split large elementwise loops over the cores (OpenMP), when the "
+        "compiler supports it. Off by default: see docs/performance.md for when it pays.",
+    ),
     "print_rewrites": ConfigParam(False, _boolean, "Log every applied rewrite with its rule's name."),
     "on_rewrite_error": ConfigParam(
         "raise", _choice("raise", "warn"), "What a rewrite rule that raises does to compilation."

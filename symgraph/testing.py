@@ -6,7 +6,9 @@ compiles the op's graph on concrete inputs and compares
 1. the values (and dtype and rank) with a NumPy/SciPy reference,
 2. the gradient with central finite differences (:func:`symgraph.gradient.verify_grad`),
 3. the R_op (forward-mode derivative) with central finite differences,
-4. the shape from the ops' ``infer_shape`` with the shape of the computed value.
+4. the shape from the ops' ``infer_shape`` with the shape of the computed value,
+5. (``check_c``) the value computed in the CHECK mode (``Mode(linker="check")``: every node
+   with C code runs in C and in Python, and their results must agree) with the value above.
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ def check_op(
     abs_tol: float | None = None,
     rel_tol: float | None = None,
     wrt: Sequence[int] | None = None,
+    check_c: bool = True,
 ):
     """Check the graph ``build(*symbolic inputs)`` on the numeric ``inputs``.
 
     ``expected(*inputs)`` is the reference value. ``wrt`` lists the input positions to
     differentiate (default: every float input); gradient and R_op checks are skipped for
-    non-float outputs. Returns the computed value.
+    non-float outputs. With ``check_c`` (and a C compiler available) the graph is also run
+    in the CHECK mode, which compares each C node with its Python ``perform``; its value
+    must equal the default mode's. Returns the computed value.
     """
     from symgraph.compile.function import function
 
@@ -80,6 +85,8 @@ def check_op(
         assert static is None or static == actual, f"dim {d}: static size {static}, actual {actual}"
     if expected is not None:
         assert_values_close(value, expected(*[v.copy() for v in values]), out.type.dtype)
+    if check_c and _c_compiler_available():
+        _check_c_value(sym, out, values, value)
 
     if shape:
         from symgraph.tensor.shape import symbolic_shape
@@ -154,6 +161,30 @@ def check_op(
             f"symbolic {symbolic[bad][:5]}, finite differences {numeric[bad][:5]}"
         )
     return value
+
+
+def _c_compiler_available() -> bool:
+    import shutil
+
+    from symgraph.link.c.build import compiler
+
+    return shutil.which(compiler()) is not None
+
+
+def _check_c_value(sym: list, out: Any, values: list, value: np.ndarray) -> None:
+    """Run the graph in the CHECK mode; it raises on a C/Python mismatch of any node."""
+    import warnings
+
+    from symgraph.compile.function import function
+    from symgraph.compile.mode import Mode
+    from symgraph.link.c.linker import CFallbackWarning
+
+    with warnings.catch_warnings():
+        # A C generator that crashes or emits code gcc rejects is a bug, not a fallback.
+        warnings.simplefilter("error", CFallbackWarning)
+        checked = function(sym, out, mode=Mode(linker="check"), on_unused_input="ignore")
+    c_value = checked(*[v.copy() for v in values])
+    assert_values_close(c_value, value, out.type.dtype, what="CHECK mode value vs default mode value")
 
 
 def graph_ops(fgraph) -> list:

@@ -151,7 +151,9 @@ class Mode:
     Parameters
     ----------
     linker
-        ``"py"`` (the Python VM) or a :class:`~symgraph.link.vm.VMLinker` instance.
+        ``"c"`` (generated C where nodes have it, Python elsewhere; see
+        ``docs/c_backend.md``), ``"py"`` (the Python VM), ``"check"`` (C and Python run and
+        compared node by node) or a :class:`~symgraph.link.vm.VMLinker` instance.
     optimizer
         ``"fast_run"``, ``"fast_compile"``, or ``None``/``"None"`` for no rewriting.
     including, excluding
@@ -163,7 +165,7 @@ class Mode:
 
     def __init__(
         self,
-        linker: Any = "py",
+        linker: Any = "c",
         optimizer: str | None = "fast_run",
         including: Iterable[str] = (),
         excluding: Iterable[str] = (),
@@ -175,7 +177,7 @@ class Mode:
 
     @property
     def linker(self) -> str:
-        """The linker's name (``"py"``)."""
+        """The linker's name (``"c"``, ``"py"``, ``"check"``)."""
         return self._linker if isinstance(self._linker, str) else self._linker.name
 
     @property
@@ -296,7 +298,7 @@ class Mode:
     __str__ = __repr__
 
 
-FAST_RUN = Mode("py", "fast_run")
+FAST_RUN = Mode("c", "fast_run")
 FAST_COMPILE = Mode("py", "fast_compile")
 
 predefined_modes: dict[str, Mode] = {"FAST_RUN": FAST_RUN, "FAST_COMPILE": FAST_COMPILE}
@@ -306,12 +308,13 @@ def get_default_mode() -> Mode:
     """The mode ``function()`` uses when given none.
 
     It is the named mode ``config.mode``; a ``config.optimizer`` other than its default
-    (``"fast_run"``) replaces that mode's optimizer, and ``config.linker`` its linker.
+    (``"fast_run"``) replaces that mode's optimizer, and ``config.linker`` (unless
+    ``"auto"``) its linker.
     """
     mode = predefined_modes[config.mode]
     if config.optimizer != PARAMS["optimizer"].default:
         mode = mode.clone(optimizer=config.optimizer)
-    if config.linker != mode.linker:
+    if config.linker != "auto" and config.linker != mode.linker:
         mode = mode.clone(linker=config.linker)
     return mode
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import symgraph.tensor as st
-from symgraph import In, Out, function, shared
+from symgraph import In, Out, config, function, shared
 from symgraph.compile.function import Function, UnusedInputError
 from symgraph.graph.basic import Apply
 from symgraph.graph.op import Op
@@ -511,7 +511,7 @@ def test_maker_attributes():
     assert len(m.fgraph.inputs) == 2 and len(m.fgraph.outputs) == 2
     assert m.fgraph.update_mapping == {1: 1}
     assert m.fgraph.inputs[0] is not x  # the graph runs on copies
-    assert m.mode.optimizer == "fast_run" and m.linker.name == "py"
+    assert m.mode.optimizer == "fast_run" and m.linker.name == config.linker  # conftest: "py"
     assert f.name == "mk"
     assert len(f.input_storage) == 2 and len(f.output_storage) == 2
 

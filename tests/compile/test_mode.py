@@ -17,19 +17,22 @@ from symgraph.link.vm import VMLinker
 
 
 def test_named_modes():
-    assert FAST_RUN.optimizer == "fast_run" and FAST_RUN.linker == "py"
+    assert FAST_RUN.optimizer == "fast_run" and FAST_RUN.linker == "c"  # FAST_RUN links C
     assert FAST_COMPILE.optimizer == "fast_compile" and FAST_COMPILE.linker == "py"
     assert get_mode("FAST_RUN") is FAST_RUN
     assert get_mode("FAST_COMPILE") is FAST_COMPILE
     assert get_mode(FAST_COMPILE) is FAST_COMPILE
     assert Mode() == FAST_RUN
-    assert Mode(optimizer="fast_compile") == FAST_COMPILE and Mode() != FAST_COMPILE
+    assert Mode(optimizer="fast_compile", linker="py") == FAST_COMPILE and Mode() != FAST_COMPILE
 
 
 def test_default_mode_follows_config():
-    assert get_mode(None) == FAST_RUN
-    with config.change_flags(mode="FAST_COMPILE"):
-        assert get_mode(None) == FAST_COMPILE
+    with config.change_flags(linker="auto"):  # the suite's conftest runs on "py"
+        assert get_mode(None) == FAST_RUN and get_mode(None).linker == "c"
+        with config.change_flags(mode="FAST_COMPILE"):
+            assert get_mode(None) == FAST_COMPILE and get_mode(None).linker == "py"
+    with config.change_flags(linker="check"):
+        assert get_mode(None).linker == "check" and get_mode(None).optimizer == "fast_run"
     with config.change_flags(optimizer="None"):
         assert get_default_mode().optimizer is None
 

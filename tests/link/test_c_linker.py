@@ -1,24 +1,36 @@
-"""The opt-in 'c' linker (symgraph/link/c/linker.py) and Function.implementations().
+"""The region linker ('c' mode, symgraph/link/c/linker.py) and Function.implementations().
 
 Functions compiled with ``sg.Mode(linker='c')`` must give the values of the default ('py')
-mode on graphs that mix C-capable elementwise nodes with Python-only ops; implementations()
-must say which nodes run in C; errors from C nodes must be reported like Python ones; pickled
-functions must load; compiled modules must land in the (temporary) compiledir.
+mode on graphs mixing C-capable nodes with Python-only ones; implementations() must say which
+nodes run in C; the C nodes of a function form regions of ONE extension module; errors from
+C are reported like Python ones; pickled and copied functions work; modules land in the
+compiledir and are found there by a fresh process; a module that fails to compile falls back
+to Python with a warning.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import symgraph as sg
 import symgraph.tensor as st
+from symgraph.graph.basic import Apply
+from symgraph.graph.op import Op
 from symgraph.link.c import build
 from symgraph.link.c.cache import ModuleCache
-from symgraph.link.c.linker import CFallbackWarning, CVMLinker
+from symgraph.link.c.linker import CFallbackWarning, CheckLinker, CVMLinker
+from symgraph.link.c.region import node_c_code
+from symgraph.link.vm import VMLinker
 from symgraph.tensor.composite import Composite
 from symgraph.tensor.elemwise import Elemwise
 
@@ -29,20 +41,24 @@ pytestmark = [
 ]
 
 C_MODE = sg.Mode(linker="c")
+PY_MODE = sg.Mode(linker="py")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compiledir(tmp_path_factory):
-    """Every module compiled here goes to a temporary cache, never the user's compiledir."""
-    saved = sg.config.compiledir
-    root = tmp_path_factory.mktemp("compiledir")
-    sg.config.compiledir = str(root)
-    yield root
-    sg.config.compiledir = saved
+class PyReverse(Op):
+    """A Python-only op (no C code): reverses a vector."""
+
+    __props__ = ()
+
+    def make_node(self, x):
+        x = st.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = inputs[0][::-1].copy()
 
 
-def _compile_both(inputs, outputs):
-    return sg.function(inputs, outputs), sg.function(inputs, outputs, mode=C_MODE)
+def _compile_both(inputs, outputs, **kwargs):
+    return sg.function(inputs, outputs, mode=PY_MODE, **kwargs), sg.function(inputs, outputs, mode=C_MODE, **kwargs)
 
 
 def _assert_same_outputs(f_py, f_c, values, rtol=1e-12):
@@ -63,15 +79,13 @@ def _assert_same_outputs(f_py, f_c, values, rtol=1e-12):
 
 
 def _check_implementations(f):
-    """implementations() is one "c"/"py" per node; only elementwise nodes are in C."""
+    """implementations() is one "c"/"py" per node: "c" exactly for nodes with C code."""
     impls = f.implementations()
     nodes = f.maker.fgraph.toposort()
     assert len(impls) == len(nodes) and set(impls) <= {"c", "py"}
+    assert not f.maker.linker.fallback_reasons
     for node, impl in zip(nodes, impls):
-        if impl == "c":
-            assert isinstance(node.op, Elemwise)
-        elif isinstance(node.op, Elemwise):
-            assert node in f.maker.linker.fallback_reasons  # a refused node says why
+        assert impl == ("c" if node_c_code(node) is not None else "py"), node
     return impls
 
 
@@ -145,9 +159,15 @@ def g_scalars():
     return [a, b], a * b + 1, [np.float64(1.5), np.float64(-2.0)]
 
 
+def g_python_op_between():
+    x = st.dvector("x")
+    r = PyReverse()(st.exp(x) + 1.0)
+    return [x], [st.tanh(r) * 2.0, r.sum()], [rng.standard_normal(9)]
+
+
 GRAPHS = {f.__name__[2:]: f for f in (
     g_w1, g_broadcast, g_float32, g_int64, g_bool_logic, g_reduction_mix, g_dot_mix,
-    g_indexing_mix, g_mlp_grads, g_scalars,
+    g_indexing_mix, g_mlp_grads, g_scalars, g_python_op_between,
 )}
 
 
@@ -157,9 +177,9 @@ def test_same_values_as_default_mode(name):
     f_py, f_c = _compile_both(inputs, outputs)
     rtol = 1e-5 if name == "float32" else 1e-12
     _assert_same_outputs(f_py, f_c, values, rtol=rtol)
-    _assert_same_outputs(f_py, f_c, values, rtol=rtol)  # second call: reused cells
+    _assert_same_outputs(f_py, f_c, values, rtol=rtol)  # second call: reused cells and workspace
     impls = _check_implementations(f_c)
-    assert "c" in impls, f"no node of {name} ran in C: {f_c.maker.linker.fallback_reasons}"
+    assert "c" in impls, f"no node of {name} ran in C"
     assert f_py.implementations() == ["py"] * len(f_py.maker.fgraph.toposort())
 
 
@@ -173,35 +193,74 @@ def test_w1_is_one_fused_c_node():
     np.testing.assert_allclose(f(x, y, z), np.exp(x) * y + np.log1p(z**2) - np.tanh(x * y), rtol=1e-12, atol=1e-14)
 
 
-def test_fused_elementwise_in_c_rest_in_python():
+def test_mixed_graph_forms_several_regions_of_one_module():
+    inputs, outputs, values = g_python_op_between()
+    f = sg.function(inputs, outputs, mode=C_MODE)
+    nodes = f.maker.fgraph.toposort()
+    impls = dict(zip(nodes, f.implementations()))
+    (py_node,) = [n for n in nodes if isinstance(n.op, PyReverse)]
+    assert impls[py_node] == "py" and all(i == "c" for n, i in impls.items() if n is not py_node)
+    # Units: the C nodes before the Python node, the Python node, the C nodes after it.
+    units = f.vm.thunk_nodes
+    assert len(units) == len(f.vm.thunks) == 3
+    assert units[1] == [py_node]
+    assert sorted(map(id, units[0] + units[2])) == sorted(id(n) for n in nodes if n is not py_node)
+    module = f.maker.linker.module
+    assert module is not None and callable(module.region_0) and callable(module.region_1)
+    assert not hasattr(module, "region_2")
+    assert "sg_region_1" in f.maker.linker.source
+    for k in (0, 2):
+        assert f.vm.thunks[k].module is module and f.vm.thunks[k].region.nodes == units[k]
+    (x,) = values
+    r = np.exp(x)[::-1] + 1.0
+    a, b = f(x)
+    np.testing.assert_allclose(a, np.tanh(r) * 2.0, rtol=1e-12)
+    np.testing.assert_allclose(b, r.sum(), rtol=1e-12)
+
+
+def test_fused_elementwise_in_c_and_python_only_ops_in_python():
     inputs, outputs, values = g_mlp_grads()
     f = sg.function(inputs, outputs, mode=C_MODE)
-    impls = f.implementations()
-    for node, impl in zip(f.maker.fgraph.toposort(), impls):
+    for node, impl in zip(f.maker.fgraph.toposort(), f.implementations()):
         if isinstance(node.op, Elemwise) and isinstance(node.op.scalar_op, Composite):
-            assert impl == "c", (node, f.maker.linker.fallback_reasons.get(node))
-        if not isinstance(node.op, Elemwise):
-            assert impl == "py", node
+            assert impl == "c", node
+    assert len(f.vm.thunks) < len(f.maker.fgraph.toposort())  # regions hold several nodes
+
+
+def test_graphs_differing_in_a_constant_share_one_module():
+    """Constants are region inputs, not source text: one module serves both values."""
+    x = st.dvector("x")
+    raw = sg.Mode(linker="c", optimizer=None)
+    f1 = sg.function([x], st.exp(x) * 2.5, mode=raw)
+    f2 = sg.function([x], st.exp(x) * 7.25, mode=raw)
+    assert f1.maker.linker.module.__name__ == f2.maker.linker.module.__name__
+    np.testing.assert_allclose(f1(np.zeros(3)), np.full(3, 2.5))
+    np.testing.assert_allclose(f2(np.zeros(3)), np.full(3, 7.25))
+    # With rewriting, a constant feeding a non-elementwise node stays a region input too.
+    a = st.dmatrix("a")
+    g1 = sg.function([a], st.tanh(st.dot(a, st.constant(np.eye(3)))), mode=C_MODE)
+    g2 = sg.function([a], st.tanh(st.dot(a, st.constant(2 * np.eye(3)))), mode=C_MODE)
+    assert set(g1.implementations()) == {"c"}
+    assert g1.maker.linker.module.__name__ == g2.maker.linker.module.__name__
+    m = np.arange(6.0).reshape(2, 3) / 6
+    np.testing.assert_allclose(g1(m), np.tanh(m), rtol=1e-12)
+    np.testing.assert_allclose(g2(m), np.tanh(2 * m), rtol=1e-12)
 
 
 def test_unsupported_dtype_falls_back_to_python():
-    x, y = st.ivector("x"), st.ivector("y")  # int32: outside the C generator's dtypes
+    x, y = st.ivector("x"), st.ivector("y")  # int32: outside the elementwise generator's dtypes
     f_py, f_c = _compile_both([x, y], x * y + 1)
     a = np.arange(5, dtype="int32")
     _assert_same_outputs(f_py, f_c, [a, a])
     assert f_c.implementations() == ["py"]
-    (reason,) = f_c.maker.linker.fallback_reasons.values()
-    assert "int32" in reason
+    assert f_c.maker.linker.module is None  # no region, no compilation
 
 
 def test_mode_and_linker_registration():
     assert C_MODE.linker == "c"
-    assert isinstance(C_MODE.make_linker(), CVMLinker)
-    assert sg.Mode(linker="py").linker == "py"
-    # Opt-in only: the default mode and config are untouched.
-    assert sg.config.linker == "py"
-    assert sg.get_mode(None).linker == "py"
-    assert sg.FAST_RUN.linker == "py"
+    assert type(C_MODE.make_linker()) is CVMLinker
+    assert type(sg.Mode(linker="check").make_linker()) is CheckLinker
+    assert type(PY_MODE.make_linker()) is VMLinker
     with pytest.raises(ValueError, match="unknown linker"):
         sg.Mode(linker="cc")
 
@@ -214,11 +273,26 @@ def test_shape_error_names_op_and_user_line():
     with pytest.raises(ValueError) as info:
         f(np.ones(3), np.ones(4))
     message = str(info.value)
-    assert "input 1 has size 4" in message
+    assert "has length 3 but" in message and "has length 4" in message
     assert "Apply node that caused the error" in message and "Op:" in message
     assert "Backtrace when the node was created" in message and "test_c_linker.py" in message
+    assert "out = st.exp(x) * y" in message
     # The function still works after the error.
     np.testing.assert_allclose(f(np.ones(3), np.ones(3)), np.e * np.ones(3))
+
+
+def test_error_names_the_failing_node_of_a_region():
+    """In a region of several nodes, the report names the node that failed, not the first."""
+    x, y, z = st.dvector("x"), st.dvector("y"), st.dvector("z")
+    first = st.exp(x)
+    second = first * y  # fails when y's length differs
+    third = st.dot(second, z)  # fails when z's length differs
+    f = sg.function([x, y, z], [first, third], mode=sg.Mode(linker="c", optimizer=None))
+    assert len(f.vm.thunks) == 1 and set(f.implementations()) == {"c"}
+    with pytest.raises(ValueError, match=r"Apply node that caused the error: Mul"):
+        f(np.ones(3), np.ones(4), np.ones(3))
+    with pytest.raises(ValueError, match=r"Apply node that caused the error: .*Dot"):
+        f(np.ones(3), np.ones(3), np.ones(5))
 
 
 def test_pickle_round_trip():
@@ -226,12 +300,12 @@ def test_pickle_round_trip():
     f = sg.function(inputs, outputs, mode=C_MODE)
     g = pickle.loads(pickle.dumps(f))
     assert g.maker.mode.linker == "c"
-    assert g.implementations() == f.implementations()
+    assert g.implementations() == f.implementations() and "c" in g.implementations()
     for a, b in zip(f(*values), g(*values)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-def test_copy_keeps_c_thunks():
+def test_copy_keeps_c_regions():
     inputs, out, values = g_w1()
     f = sg.function(inputs, out, mode=C_MODE)
     g = f.copy()
@@ -242,43 +316,60 @@ def test_copy_keeps_c_thunks():
 def test_outputs_are_fresh_arrays():
     """no_recycling: a result handed to the user is never overwritten by the next call."""
     x = st.dvector("x")
-    f = sg.function([x], st.exp(x) + 1, mode=C_MODE)
-    first = f(np.zeros(3))
-    second = f(np.ones(3))
+    f = sg.function([x], [st.exp(x) + 1, st.exp(x).sum()], mode=C_MODE)
+    assert set(f.implementations()) == {"c"}
+    first, s1 = f(np.zeros(3))
+    second, s2 = f(np.ones(3))
     np.testing.assert_array_equal(first, np.full(3, 2.0))
-    assert first is not second
+    assert s1 == 3.0 and first is not second and s1 is not s2
+    assert not np.shares_memory(first, second)
 
 
-def test_module_is_written_to_compiledir(compiledir):
-    x = st.dvector("x")
-    # A constant no other test uses gives a source of its own, so this compile is a miss.
-    out = st.exp(x) * 1234.5678 + 0.25
+_SUBPROCESS_GRAPH = "st.exp(x) * 1234.5678 + 0.25"
+
+
+def test_module_is_written_to_compiledir_and_found_by_a_fresh_process(tmp_path):
+    compiledir = tmp_path / "compiledir"
+    sg.config.compiledir = str(compiledir)  # restored by conftest's _restore_config
     build.clear_memory_cache()
-    before = set(ModuleCache(compiledir).keys())
+    x = st.dvector("x")
+    out = eval(_SUBPROCESS_GRAPH)
     f = sg.function([x], out, mode=C_MODE)
     assert f.implementations() == ["c"]
-    new = set(ModuleCache(compiledir).keys()) - before
-    assert len(new) == 1
-    (key,) = new
-    entry = ModuleCache(compiledir).entry_dir(key)
+    keys = ModuleCache(compiledir).keys()
+    assert len(keys) == 1
+    entry = ModuleCache(compiledir).entry_dir(keys[0])
     assert (entry / "manifest.json").is_file() and (entry / "source.c").is_file()
     assert not [p for p in entry.iterdir() if p.name.startswith(".tmp-")]
-    thunk = f.vm.thunks[0]
-    assert thunk.c_module.path.startswith(str(compiledir)) and not thunk.c_module.disk_cached
-    # A new process would find it on disk: simulate that by forgetting the in-process cache.
-    build.clear_memory_cache()
-    g = sg.function([x], out, mode=C_MODE)
-    assert g.vm.thunks[0].c_module.disk_cached
-    assert set(ModuleCache(compiledir).keys()) - before == new
-    np.testing.assert_allclose(g(np.zeros(2)), [1234.8178, 1234.8178])
+    module = f.maker.linker.module
+    assert Path(module.__file__).resolve().is_relative_to(compiledir.resolve())
+    assert not module.__sg_disk_cached__ and module.__sg_compile_seconds__ > 0
+    script = textwrap.dedent(f"""
+        import json, numpy as np, symgraph as sg, symgraph.tensor as st
+        x = st.dvector("x")
+        f = sg.function([x], {_SUBPROCESS_GRAPH}, mode=sg.Mode(linker="c"))
+        m = f.maker.linker.module
+        print(json.dumps({{"cached": m.__sg_disk_cached__, "seconds": m.__sg_compile_seconds__,
+                          "file": m.__file__, "impls": f.implementations(),
+                          "value": f(np.zeros(2)).tolist()}}))
+    """)
+    env = dict(os.environ, SYMGRAPH_COMPILEDIR=str(compiledir))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["cached"] is True and report["seconds"] == 0.0 and report["impls"] == ["c"]
+    assert Path(report["file"]).resolve().is_relative_to(compiledir.resolve())
+    assert ModuleCache(compiledir).keys() == keys
+    np.testing.assert_allclose(report["value"], [1234.8178, 1234.8178])
 
 
-def test_explicit_directory_bypasses_disk_cache(tmp_path, compiledir):
-    before = set(ModuleCache(compiledir).keys())
+def test_explicit_directory_bypasses_disk_cache(tmp_path):
+    compiledir = tmp_path / "compiledir"
+    sg.config.compiledir = str(compiledir)
     src = "int sg_seven(void) { return 7; }\n"
-    module = build.compile_c(src, "int sg_seven(void);", directory=tmp_path)
-    assert module.lib.sg_seven() == 7 and module.path.startswith(str(tmp_path))
-    assert set(ModuleCache(compiledir).keys()) == before
+    module = build.compile_c(src, "int sg_seven(void);", directory=tmp_path / "direct")
+    assert module.lib.sg_seven() == 7 and module.path.startswith(str(tmp_path / "direct"))
+    assert ModuleCache(compiledir).keys() == []
 
 
 def test_header_contents_are_part_of_the_disk_key(tmp_path):
@@ -294,10 +385,14 @@ def test_compile_failure_falls_back_with_warning(monkeypatch):
     def broken(*args, **kwargs):
         raise build.CompileError("gcc said no")
 
-    monkeypatch.setattr(linker_mod, "make_c_thunk", broken)
-    inputs, out, values = g_w1()
+    monkeypatch.setattr(linker_mod, "compile_extension", broken)
+    inputs, outputs, values = g_python_op_between()
     with pytest.warns(CFallbackWarning, match="gcc said no"):
-        f = sg.function(inputs, out, mode=C_MODE)
-    assert f.implementations() == ["py"]
-    x, y, z = values
-    np.testing.assert_allclose(f(x, y, z), np.exp(x) * y + np.log1p(z**2) - np.tanh(x * y), rtol=1e-12, atol=1e-14)
+        f = sg.function(inputs, outputs, mode=C_MODE)
+    assert set(f.implementations()) == {"py"}
+    assert f.maker.linker.module is None
+    reasons = f.maker.linker.fallback_reasons
+    assert reasons and all("gcc said no" in r for r in reasons.values())
+    assert not any(isinstance(n.op, PyReverse) for n in reasons)
+    f_py = sg.function(inputs, outputs, mode=PY_MODE)
+    _assert_same_outputs(f_py, f, values)

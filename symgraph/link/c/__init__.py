@@ -1,11 +1,13 @@
-"""The C backend of symgraph (issue #5), built piece by piece.
+"""The C backend of symgraph: generated C for the nodes that have it, run by the VM.
 
-Each module under this package is one self-contained part of the backend:
+- :mod:`~symgraph.link.c.c_ops` -- which C a node gets (the op's ``c_code``, or an
+  implementation registered by the ``ops_*`` modules);
+- :mod:`~symgraph.link.c.region` -- orders nodes into regions and writes one extension
+  module per graph;
+- :mod:`~symgraph.link.c.build` / :mod:`~symgraph.link.c.cache` -- compiling, the
+  content-addressed on-disk cache;
+- :mod:`~symgraph.link.c.linker` -- the ``'c'`` and ``'check'`` linkers.
 
-- :mod:`symgraph.link.c.cache` -- the content-addressed compilation cache (a per-key file lock,
-  atomic installation of compiled artifacts, checksummed manifests, LRU pruning).
-
-Nothing here is used by the default modes yet (``config.linker`` is still ``'py'``).  This file
-deliberately imports none of its submodules so that importing one part never pulls in (or breaks
-on) another part that is still being written.
+See ``docs/c_backend.md``. This file imports none of its submodules, so that importing the
+VM never pulls in the compiler toolchain.
 """

@@ -42,6 +42,8 @@ __all__ = [
     "runtime_headers_digest",
     "compile_extension",
     "python_include_flags",
+    "openmp_flags",
+    "toolchain_problem",
 ]
 
 #: Flags for generated code. ``-fno-math-errno`` lets gcc inline/vectorise math calls (they
@@ -198,11 +200,15 @@ def runtime_headers_digest(inc: Path | None = None) -> str:
     return h.hexdigest()
 
 
-def _build_into_disk_cache(source: str, cdef: str, flags: tuple[str, ...], libraries: Sequence[str]) -> tuple[Path, float, bool]:
+def _build_into_disk_cache(
+    source: str, cdef: str, flags: tuple[str, ...], libraries: Sequence[str], build_flags: tuple[str, ...] = ()
+) -> tuple[Path, float, bool]:
     """Get the library for ``source`` from the ``config.compiledir`` cache, compiling on a miss.
 
     Returns ``(path, compile seconds, whether it was a cache hit)``. The cache takes the key's
     file lock while compiling, so concurrent processes compile one module once.
+    ``build_flags`` go on the compiler command only, not into the key: they must not change
+    the artifact (the directory of a precompiled header).
     """
     from symgraph.link.c.cache import ModuleCache
 
@@ -210,7 +216,7 @@ def _build_into_disk_cache(source: str, cdef: str, flags: tuple[str, ...], libra
     built: list[float] = []
 
     def build_fn(src: str, _flags: list[str], out_path: str) -> None:
-        seconds = build_shared_object(src, out_path, flags, libraries)
+        seconds = build_shared_object(src, out_path, tuple(build_flags) + tuple(flags), libraries)
         built.append(seconds)
         # build_shared_object keeps the source next to the library under the temporary name
         # the cache chose (".tmp-..."); give it a stable name so it is not taken for debris.
@@ -294,7 +300,8 @@ def compile_extension(source: str, name: str, libraries: Sequence[str] = (), fla
         found = _MEMORY_CACHE.get(key)
     if found is not None:
         return found.lib
-    so_path, seconds, disk_hit = _build_into_disk_cache(source, name, flags, libraries)
+    so_path, seconds, disk_hit = _build_into_disk_cache(source, name, flags, libraries, _precompiled_header_flags(flags))
+    _EXTENSIONS_BUILT[0] += not disk_hit
     loader = importlib.machinery.ExtensionFileLoader(name, str(so_path))
     spec = importlib.machinery.ModuleSpec(name, loader, origin=str(so_path))
     module = loader.create_module(spec)
@@ -304,3 +311,92 @@ def compile_extension(source: str, name: str, libraries: Sequence[str] = (), fla
     with _lock:
         entry = _MEMORY_CACHE.setdefault(key, CModule(None, module, str(so_path), key, seconds, disk_cached=disk_hit))
     return entry.lib
+
+
+_OPENMP: list[tuple[str, ...]] = []
+
+
+def openmp_flags() -> tuple[str, ...]:
+    """``("-fopenmp", "-DSG_OPENMP")`` when the compiler has OpenMP (libgomp), else ``()``.
+
+    Generated loops guard their ``#pragma omp`` lines with ``#ifdef SG_OPENMP``, so a
+    compiler without OpenMP still builds them (single-threaded). Checked once per process.
+    """
+    if not _OPENMP:
+        try:
+            found = subprocess.run(
+                [compiler(), "-print-file-name=libgomp.so"], capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            found = ""
+        _OPENMP.append(("-fopenmp", "-DSG_OPENMP") if os.path.isabs(found) and os.path.exists(found) else ())
+    return _OPENMP[0]
+
+
+_TOOLCHAIN: list[str | None] = []
+
+
+def toolchain_problem() -> str | None:
+    """Why generated extension modules cannot be built here (None when they can).
+
+    Checks once per process for the compiler, ``Python.h`` and NumPy's headers; the C
+    linker runs everything in Python (with one warning) when something is missing.
+    """
+    if not _TOOLCHAIN:
+        import shutil
+        import sysconfig
+
+        import numpy
+
+        problem = None
+        if shutil.which(compiler()) is None:
+            problem = f"the C compiler {compiler()!r} was not found (set $CC)"
+        elif not (Path(sysconfig.get_paths()["include"]) / "Python.h").is_file():
+            problem = f"Python.h was not found in {sysconfig.get_paths()['include']} (install the Python headers)"
+        elif not (Path(numpy.get_include()) / "numpy" / "arrayobject.h").is_file():
+            problem = "NumPy's C headers were not found"
+        _TOOLCHAIN.append(problem)
+    return _TOOLCHAIN[0]
+
+
+#: Modules this process compiled; from PCH_AFTER on, a precompiled prelude is used.
+_EXTENSIONS_BUILT = [0]
+PCH_AFTER = 2
+_PCH_FAILED: set[str] = set()
+
+
+def _precompiled_header_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """``("-I<dir>",)`` where ``sg_module.h.gch`` (the generated modules' prelude,
+    precompiled with ``flags``) lives, or ``()``.
+
+    Parsing ``Python.h`` and NumPy's headers costs about 0.1 s per module. A process that
+    compiles several modules (a test suite, a notebook) builds the precompiled header once
+    (about 0.7 s) into ``config.compiledir`` and reuses it; a process compiling only one or
+    two never pays for it. gcc checks the header against the flags and silently parses the
+    real one if it does not match, so a stale header can only cost time.
+    """
+    inc = include_dir()
+    if _EXTENSIONS_BUILT[0] < PCH_AFTER or inc is None or "gcc" not in os.path.basename(compiler()):
+        return ()
+    from symgraph.configdefaults import config
+
+    h = hashlib.sha256()
+    for part in (*flags, compiler(), runtime_headers_digest(inc), str(inc)):
+        h.update(part.encode() + b"\0")
+    key = h.hexdigest()[:32]
+    if key in _PCH_FAILED:
+        return ()
+    directory = Path(config.compiledir).expanduser() / "pch" / key
+    target = directory / "sg_module.h.gch"
+    if not target.is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".sg_module.{os.getpid()}.{threading.get_ident()}.gch"
+        cmd = [compiler(), *(f for f in flags if f != "-shared"), f"-I{inc}", "-x", "c-header",
+               str(inc / "sg_module.h"), "-o", str(tmp)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            _PCH_FAILED.add(key)
+            return ()
+        os.replace(tmp, target)  # atomic: concurrent builders write identical files
+    return (f"-I{directory}",)

@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import filelock
 
 __all__ = [
     "DEFAULT_COMPILER",
@@ -78,6 +77,16 @@ LOCK_TIMEOUT = 600.0
 MANIFEST_FORMAT = 1
 
 _MANIFEST = "manifest.json"
+#: Empty file whose modification time records an entry's last use (see ModuleCache._touch).
+_USED = "used"
+
+
+def _filelock():
+    # Imported on first use: a cache hit takes no lock, and importing filelock costs a
+    # noticeable part of a warm compile (about 35 ms).
+    import filelock
+
+    return filelock
 _TMP_PREFIX = ".tmp-"
 _REQUIRED_FIELDS = ("format", "key", "artifact", "size", "sha256", "created", "last_used")
 
@@ -293,11 +302,11 @@ class ModuleCache:
             raise ValueError(f"not a cache key: {key!r}")
         return self.modules_dir / key
 
-    def lock(self, key: str, timeout: float | None = None) -> filelock.FileLock:
+    def lock(self, key: str, timeout: float | None = None) -> Any:
         """The file lock guarding ``key`` (one lock file per key, never a global one)."""
         self.entry_dir(key)  # validates the key
         self.locks_dir.mkdir(parents=True, exist_ok=True)
-        return filelock.FileLock(
+        return _filelock().FileLock(
             str(self.locks_dir / f"{key}.lock"),
             timeout=self.lock_timeout if timeout is None else timeout,
         )
@@ -362,19 +371,20 @@ class ModuleCache:
         shutil.rmtree(directory, ignore_errors=True)
 
     def _touch(self, key: str, manifest: dict[str, Any]) -> None:
-        """Record a use for LRU pruning.
+        """Record a use for LRU pruning: set the mtime of the entry's ``used`` file.
 
-        Done under the key's lock, but without waiting: if someone else holds it (building or
-        pruning) the timestamp update is simply skipped, which costs LRU precision only.
+        No lock and no manifest rewrite, so a hit stays cheap; :meth:`entries` reports the
+        later of the manifest's ``last_used`` and that time.
         """
+        used = self.entry_dir(key) / _USED
         try:
-            with self.lock(key, timeout=0):
-                current = self._check_manifest_only(key)
-                if current is None or current.get("sha256") != manifest.get("sha256"):
-                    return  # replaced meanwhile; do not write back a stale manifest
-                current["last_used"] = time.time()
-                _write_json_atomic(self.entry_dir(key) / _MANIFEST, current)
-        except (filelock.Timeout, OSError):
+            os.utime(used)
+        except FileNotFoundError:
+            try:
+                used.touch()
+            except OSError:
+                pass
+        except OSError:
             pass
 
     def _check_manifest_only(self, key: str) -> dict[str, Any] | None:
@@ -507,6 +517,11 @@ class ModuleCache:
                     continue
             created = float(manifest["created"]) if valid else mtime
             last_used = float(manifest["last_used"]) if valid else mtime
+            if valid:
+                try:
+                    last_used = max(last_used, (directory / _USED).stat().st_mtime)
+                except OSError:
+                    pass
             result.append(
                 CacheEntry(key, directory, _dir_size(directory), created, last_used, valid, artifact, manifest)
             )
@@ -524,11 +539,13 @@ class ModuleCache:
                     return False
                 shutil.rmtree(directory, ignore_errors=True)
                 return True
-        except filelock.Timeout:
+        except _filelock().Timeout:
             return False
 
     def clear(self) -> int:
-        """Delete every entry (each under its own lock); returns how many were removed."""
+        """Delete every entry (each under its own lock) and the precompiled headers
+        (``<root>/pch``, rebuilt on demand); returns how many entries were removed."""
+        shutil.rmtree(self.root / "pch", ignore_errors=True)
         return sum(self.remove(key) for key in self.keys())
 
     def prune(self, max_bytes: int = DEFAULT_MAX_BYTES) -> list[str]:

@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from symgraph.link.c.build import CompileError, compile_extension
+from symgraph.configdefaults import config
+from symgraph.link.c.build import DEFAULT_FLAGS, CompileError, compile_extension, openmp_flags, toolchain_problem
 from symgraph.link.c.elemwise_codegen import link_libraries
 from symgraph.link.c.region import Region, generate_module, node_c_code, plan_units
 from symgraph.link.vm import VMLinker
@@ -39,6 +40,9 @@ class CFallbackWarning(RuntimeWarning):
 
 class CheckError(AssertionError):
     """The CHECK linker found a node whose C result differs from its Python result."""
+
+
+_warned_toolchain: list[str] = []
 
 
 class CVMLinker(VMLinker):
@@ -85,6 +89,16 @@ class CVMLinker(VMLinker):
     def make_thunks(self, nodes: list, storage_map: dict) -> list[tuple[Callable[[], None], list, str]]:
         self.fallback_reasons = {}
         self.module = None
+        problem = toolchain_problem()
+        if problem is not None:
+            if not _warned_toolchain:
+                _warned_toolchain.append(problem)
+                warnings.warn(
+                    f"symgraph: generated C is unavailable ({problem}); functions run in Python",
+                    CFallbackWarning,
+                    stacklevel=3,
+                )
+            return super().make_thunks(nodes, storage_map)
         codes = self._node_codes(nodes)
         units = plan_units(nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions)
         regions = [u for u in units if isinstance(u, Region)]
@@ -93,7 +107,9 @@ class CVMLinker(VMLinker):
             source, name, slots = generate_module(regions, codes)
             self.source = source
             try:
-                module = compile_extension(source, name, link_libraries(source))
+                use_omp = config.openmp and "#pragma omp" in source
+                flags = DEFAULT_FLAGS + (openmp_flags() if use_omp else ())
+                module = compile_extension(source, name, link_libraries(source), flags)
             except CompileError as exc:
                 for region in regions:
                     for node in region.nodes:

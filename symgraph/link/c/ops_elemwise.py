@@ -87,11 +87,20 @@ class ElemwiseC(CImpl):
         for k in range(nin):
             emit(f"    const {in_c[k]} *restrict p{k}_ = (const {in_c[k]} *){inputs[k]}.data;")
         emit(f"    {out_c} *restrict po_ = ({out_c} *){out}.data;")
+        loop = "for (sg_index i_ = lo_; i_ < hi_; i_++) " + element([f"p{k}_[i_]" for k in range(nin)], "po_[i_]")
+        # Each thread runs the same vectorised loop on its own slice (an `omp for` on the
+        # loop itself stopped gcc from using the SIMD math variants).
         emit("#ifdef SG_OPENMP")
-        emit(f"    #pragma omp parallel for simd schedule(static) if (n_ > {PARALLEL_THRESHOLD})")
+        emit(f"    if (n_ > {PARALLEL_THRESHOLD}) {{")
+        emit("      #pragma omp parallel")
+        emit("      {")
+        emit("        const sg_index nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();")
+        emit("        const sg_index lo_ = n_ * t_ / nt_, hi_ = n_ * (t_ + 1) / nt_;")
+        emit("        " + loop)
+        emit("      }")
+        emit("    } else")
         emit("#endif")
-        emit("    for (sg_index i_ = 0; i_ < n_; i_++)")
-        emit("      " + element([f"p{k}_[i_]" for k in range(nin)], "po_[i_]"))
+        emit("    { const sg_index lo_ = 0, hi_ = n_; " + loop + " }")
         emit("  } else {")
         for k, v in enumerate(node.inputs):
             strides = ", ".join("0" if s == 1 else f"{inputs[k]}.strides[{d}]" for d, s in enumerate(v.type.shape))

@@ -172,13 +172,7 @@ def plan_units(order: list, c_capable: set, fgraph_outputs: list, single_node_re
     return units
 
 
-_PRELUDE = r"""
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
-#include <numpy/arrayobject.h>
-#include "sg_runtime.h"
-"""
+_PRELUDE = '#include "sg_module.h"  /* Python, NumPy and the runtime (c_backend/) */\n'
 
 _HELPERS = r"""
 /* A new C-contiguous NumPy array stored into `cell` (a one-element list); NULL after
@@ -294,6 +288,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         names[var] = f"v{len(names)}"
     out_index = {var: r for r, var in enumerate(region.outputs)}
 
+    region_start = len(lines)
     emit(f"static int sg_region_{k}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, sg_error *err) {{")
     for i, var in enumerate(region.inputs):
         dtype = _tensor_dtype(var)
@@ -308,6 +303,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         emit(f"    sg_index {n}_shape[{nd}] = {{0}}, {n}_strides[{nd}] = {{0}};")
         emit(f"    sg_array {n} = {{NULL, {var.type.ndim}, {DTYPE_CODES[_tensor_dtype(var)]}, {n}_shape, {n}_strides}};")
     inits = []
+    node_functions: list[str] = []
     for j, node in enumerate(region.nodes):
         nc = codes[node]
         mapping = {"@name@": f"n{k}_{j}", "@slot@": str(slots.pop())}
@@ -334,34 +330,50 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
                     f"{n}.data = (char *)sg_ws_scratch(ws, {slot}, (size_t)nb_, err); if (!{n}.data) return err->code; }} while (0)"
                 )
             mapping[_placeholder("alloc", o)] = alloc
-        emit(f"    /* node {j}: {type(node.op).__name__} */")
-        emit(f"    err->node = {j};")
-        emit("    {")
-        emit(_subst(nc.code, mapping))
-        emit("    }")
+        # Each node is its own (never inlined) function: compile time grows faster than
+        # linearly with a function's size, and a region of many nodes made one huge one.
+        ins = list(dict.fromkeys(names[v] for v in node.inputs))
+        outs = [names[v] for v in node.outputs]
+        params = [f"const sg_array {n}" for n in ins if n not in outs]
+        params += [f"sg_array *p_{n}, sg_index *{n}_shape, sg_index *{n}_strides" for n in outs]
+        fn = [f"SG_NOINLINE static int sg_node_{k}_{j}(sg_ws *ws, PyObject *const *out_cells, sg_error *err, {', '.join(params)}) {{"]
+        fn.append("    (void)ws; (void)out_cells;")
+        fn += [f"    sg_array {n} = *p_{n};" for n in outs]
+        fn.append("    {")
+        fn.append(_subst(nc.code, mapping))
+        fn.append("    }")
         # Outputs leaving the region that the op produced as views are copied into new arrays.
         view_outputs = {o for o, _ in getattr(node.op, "view_map", {}).items()}
         for o, var in enumerate(node.outputs):
             if var in out_index and o in view_outputs:
                 n = names[var]
                 nd = var.type.ndim
-                emit(
-                    f"    if (!PyArray_Check(PyList_GET_ITEM(out_cells[{out_index[var]}], 0)) || "
-                    f"PyArray_BYTES((PyArrayObject *)PyList_GET_ITEM(out_cells[{out_index[var]}], 0)) != {n}.data) {{"
-                )
-                emit(f"        sg_array src_ = {n};")
-                emit(
+                cell = f"PyList_GET_ITEM(out_cells[{out_index[var]}], 0)"
+                fn.append(f"    if (!PyArray_Check({cell}) || PyArray_BYTES((PyArrayObject *){cell}) != {n}.data) {{")
+                # The source keeps its own strides: the loop below overwrites {n}_strides.
+                fn.append(f"        sg_index srcst_[{max(nd, 1)}]; for (int d_ = 0; d_ < {nd}; d_++) srcst_[d_] = {n}_strides[d_];")
+                fn.append(f"        sg_array src_ = {n}; src_.strides = srcst_;")
+                fn.append(
                     f"        PyArrayObject *a_ = sg_new_output(out_cells[{out_index[var]}], {nd}, {n}_shape, "
                     f"{NPY_TYPENUMS[_tensor_dtype(var)]}, err); if (!a_) return err->code;"
                 )
-                emit(f"        {n}.data = PyArray_BYTES(a_);")
-                emit(f"        for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_];")
-                emit(f"        sg_copy_array(&{n}, &src_);")
-                emit("    }")
+                fn.append(f"        {n}.data = PyArray_BYTES(a_);")
+                fn.append(f"        for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_];")
+                fn.append(f"        sg_copy_array(&{n}, &src_);")
+                fn.append("    }")
+        fn += [f"    *p_{n} = {n};" for n in outs]
+        fn.append("    return 0;")
+        fn.append("}")
+        node_functions.append("\n".join(fn))
+        args = [n for n in ins if n not in outs] + [f"&{n}, {n}_shape, {n}_strides" for n in outs]
+        emit(f"    /* node {j}: {type(node.op).__name__} */")
+        emit(f"    err->node = {j};")
+        emit(f"    SG_CHECK(sg_node_{k}_{j}(ws, out_cells, err, {', '.join(args)}));")
         if nc.init:
             inits.append(nc.init)
     emit("    return 0;")
     emit("}")
+    lines[region_start:region_start] = node_functions
 
     nin, nout = len(region.inputs), len(region.outputs)
     types = ", ".join(NPY_TYPENUMS[_tensor_dtype(v)] for v in region.inputs) or "0"
