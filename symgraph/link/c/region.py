@@ -254,6 +254,51 @@ static PyObject *sg_coerce_input(PyObject *value, int typenum, int ndim, int ind
     return conv;
 }
 
+/* The byte range [lo, hi) that the elements of a strided array cover (lo == hi if empty). */
+static void sg_byte_range(const char *data, int ndim, const sg_index *shape, const sg_index *strides,
+                          size_t itemsize, const char **lo, const char **hi) {
+    const char *a = data, *b = data;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0) { *lo = *hi = data; return; }
+        sg_index span = strides[d] * (shape[d] - 1);
+        if (span < 0) a += span; else b += span;
+    }
+    *lo = a;
+    *hi = b + itemsize;
+}
+
+/* If `view`'s memory lies inside the NumPy array `base`, store into `cell` a NumPy array
+ * viewing it (base kept alive as its base; writeable only if `base` is) and set *exported. */
+static int sg_export_view(PyObject *cell, PyObject *base, sg_array *view, int typenum, int *exported, sg_error *err) {
+    *exported = 0;
+    if (!PyArray_Check(base)) return 0;
+    PyArrayObject *b = (PyArrayObject *)base;
+    size_t item = sg_dtype_itemsize(view->dtype);
+    const char *vlo, *vhi, *blo, *bhi;
+    sg_byte_range(view->data, view->ndim, view->shape, view->strides, item, &vlo, &vhi);
+    sg_byte_range(PyArray_BYTES(b), PyArray_NDIM(b), (const sg_index *)PyArray_DIMS(b),
+                  (const sg_index *)PyArray_STRIDES(b), (size_t)PyArray_ITEMSIZE(b), &blo, &bhi);
+    if (vlo < blo || vhi > bhi || (vlo == vhi && sg_array_size(view) != 0)) return 0;
+    PyArray_Descr *descr = PyArray_DescrFromType(typenum);
+    int flags = PyArray_FLAGS(b) & NPY_ARRAY_WRITEABLE;
+    PyObject *a = PyArray_NewFromDescr(&PyArray_Type, descr, view->ndim, (npy_intp *)view->shape,
+                                       (npy_intp *)view->strides, view->data, flags, NULL);
+    if (!a) {
+        PyErr_Clear();
+        return sg_error_set(err, SG_ERR_MEMORY, "could not create an output view");
+    }
+    Py_INCREF(base);
+    if (PyArray_SetBaseObject((PyArrayObject *)a, base) < 0) {
+        Py_DECREF(a);
+        PyErr_Clear();
+        return sg_error_set(err, SG_ERR_RUNTIME, "could not set an output view's base");
+    }
+    PyArray_UpdateFlags((PyArrayObject *)a, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_F_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    PyList_SetItem(cell, 0, a);
+    *exported = 1;
+    return 0;
+}
+
 static void sg_ws_capsule_free(PyObject *capsule) {
     sg_ws_free((sg_ws *)PyCapsule_GetPointer(capsule, "sg_ws"));
 }
@@ -304,6 +349,8 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         emit(f"    sg_array {n} = {{NULL, {var.type.ndim}, {DTYPE_CODES[_tensor_dtype(var)]}, {n}_shape, {n}_strides}};")
     inits = []
     node_functions: list[str] = []
+    # Per variable, the C expression of the NumPy array owning its memory (None: workspace).
+    root_of: dict[Any, str | None] = {var: f"in_values[{i}]" for i, var in enumerate(region.inputs)}
     for j, node in enumerate(region.nodes):
         nc = codes[node]
         mapping = {"@name@": f"n{k}_{j}", "@slot@": str(slots.pop())}
@@ -336,31 +383,54 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         outs = [names[v] for v in node.outputs]
         params = [f"const sg_array {n}" for n in ins if n not in outs]
         params += [f"sg_array *p_{n}, sg_index *{n}_shape, sg_index *{n}_strides" for n in outs]
-        fn = [f"SG_NOINLINE static int sg_node_{k}_{j}(sg_ws *ws, PyObject *const *out_cells, sg_error *err, {', '.join(params)}) {{"]
-        fn.append("    (void)ws; (void)out_cells;")
+        fn = [
+            f"SG_NOINLINE static int sg_node_{k}_{j}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, "
+            f"sg_error *err, {', '.join(params)}) {{"
+        ]
+        fn.append("    (void)ws; (void)in_values; (void)out_cells;")
         fn += [f"    sg_array {n} = *p_{n};" for n in outs]
         fn.append("    {")
         fn.append(_subst(nc.code, mapping))
         fn.append("    }")
-        # Outputs leaving the region that the op produced as views are copied into new arrays.
-        view_outputs = {o for o, _ in getattr(node.op, "view_map", {}).items()}
+        # Outputs leaving the region that the op produced as views: when the viewed memory
+        # belongs to a NumPy array (a region input, or an output of this call) they leave as
+        # NumPy views of it; memory of the workspace is reused by the next call, so views of
+        # it are copied into new arrays.
+        view_map = getattr(node.op, "view_map", {}) or {}
         for o, var in enumerate(node.outputs):
-            if var in out_index and o in view_outputs:
-                n = names[var]
-                nd = var.type.ndim
-                cell = f"PyList_GET_ITEM(out_cells[{out_index[var]}], 0)"
-                fn.append(f"    if (!PyArray_Check({cell}) || PyArray_BYTES((PyArrayObject *){cell}) != {n}.data) {{")
-                # The source keeps its own strides: the loop below overwrites {n}_strides.
-                fn.append(f"        sg_index srcst_[{max(nd, 1)}]; for (int d_ = 0; d_ < {nd}; d_++) srcst_[d_] = {n}_strides[d_];")
-                fn.append(f"        sg_array src_ = {n}; src_.strides = srcst_;")
-                fn.append(
-                    f"        PyArrayObject *a_ = sg_new_output(out_cells[{out_index[var]}], {nd}, {n}_shape, "
-                    f"{NPY_TYPENUMS[_tensor_dtype(var)]}, err); if (!a_) return err->code;"
-                )
-                fn.append(f"        {n}.data = PyArray_BYTES(a_);")
-                fn.append(f"        for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_];")
-                fn.append(f"        sg_copy_array(&{n}, &src_);")
-                fn.append("    }")
+            if o in view_map:
+                root_of[var] = root_of.get(node.inputs[view_map[o][0]])
+            else:
+                root_of[var] = f"PyList_GET_ITEM(out_cells[{out_index[var]}], 0)" if var in out_index else None
+            if var not in out_index or o not in view_map:
+                continue
+            n = names[var]
+            nd = var.type.ndim
+            typenum = NPY_TYPENUMS[_tensor_dtype(var)]
+            cell = f"PyList_GET_ITEM(out_cells[{out_index[var]}], 0)"
+            # The op may have allocated its output after all (a reshape of a non-contiguous
+            # input copies): then the cell already holds this call's array.
+            fn.append(f"    if (!PyArray_Check({cell}) || PyArray_BYTES((PyArrayObject *){cell}) != {n}.data) {{")
+            if root_of[var] is not None:
+                # An op along the chain may have copied into the workspace: export a view only
+                # when the memory really lies inside the root array.
+                fn.append(f"    int exported_ = 0;")
+                fn.append(f"    SG_CHECK(sg_export_view(out_cells[{out_index[var]}], {root_of[var]}, &{n}, {typenum}, &exported_, err));")
+                fn.append("    if (!exported_) {")
+            else:
+                fn.append("    {")
+            # The source keeps its own strides: the loop below overwrites {n}_strides.
+            fn.append(f"        sg_index srcst_[{max(nd, 1)}]; for (int d_ = 0; d_ < {nd}; d_++) srcst_[d_] = {n}_strides[d_];")
+            fn.append(f"        sg_array src_ = {n}; src_.strides = srcst_;")
+            fn.append(
+                f"        PyArrayObject *a_ = sg_new_output(out_cells[{out_index[var]}], {nd}, {n}_shape, "
+                f"{typenum}, err); if (!a_) return err->code;"
+            )
+            fn.append(f"        {n}.data = PyArray_BYTES(a_);")
+            fn.append(f"        for (int d_ = 0; d_ < {nd}; d_++) {n}_strides[d_] = PyArray_STRIDES(a_)[d_];")
+            fn.append(f"        sg_copy_array(&{n}, &src_);")
+            fn.append("    }")
+            fn.append("    }")
         fn += [f"    *p_{n} = {n};" for n in outs]
         fn.append("    return 0;")
         fn.append("}")
@@ -368,7 +438,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         args = [n for n in ins if n not in outs] + [f"&{n}, {n}_shape, {n}_strides" for n in outs]
         emit(f"    /* node {j}: {type(node.op).__name__} */")
         emit(f"    err->node = {j};")
-        emit(f"    SG_CHECK(sg_node_{k}_{j}(ws, out_cells, err, {', '.join(args)}));")
+        emit(f"    SG_CHECK(sg_node_{k}_{j}(ws, in_values, out_cells, err, {', '.join(args)}));")
         if nc.init:
             inits.append(nc.init)
     emit("    return 0;")
