@@ -228,7 +228,10 @@ def check_rewrite(
     for k, (a, b) in enumerate(zip([got] if single else got, [want] if single else want)):
         a, b = np.asarray(a), np.asarray(b)
         assert a.dtype == b.dtype, f"output {k}: dtype {a.dtype} after rewriting, {b.dtype} before"
-        tol = rtol if rtol is not None else (1e-5 if a.dtype == np.float32 else 1e-10)
+        # A float64 result computed from float32 inputs carries float32 rounding: the two modes
+        # may round intermediates differently (C's float32 exp is not NumPy's).
+        low = a.dtype == np.float32 or any(np.asarray(v).dtype == np.float32 for v in values)
+        tol = rtol if rtol is not None else (1e-5 if low else 1e-10)
         np.testing.assert_allclose(a, b, rtol=tol, atol=atol, equal_nan=True, err_msg=f"output {k}")
     ops = graph_ops(fast.maker.fgraph)
     for pattern in present:

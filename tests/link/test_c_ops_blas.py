@@ -25,14 +25,6 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C c
 RNG = np.random.default_rng(20261121)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _temporary_compiledir(tmp_path_factory):
-    """Modules compiled here go to a temporary cache, never the user's compiledir."""
-    saved = sg.config.compiledir
-    sg.config.compiledir = str(tmp_path_factory.mktemp("compiledir"))
-    yield
-    sg.config.compiledir = saved
-
 
 # --------------------------------------------------------------------------- helpers
 

@@ -34,14 +34,6 @@ PY_MODE = sg.Mode(linker="py")
 RNG = np.random.default_rng(1234)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _temporary_compiledir(tmp_path_factory):
-    """Modules compiled here go to a temporary cache, never the user's compiledir."""
-    saved = sg.config.compiledir
-    sg.config.compiledir = str(tmp_path_factory.mktemp("compiledir"))
-    yield
-    sg.config.compiledir = saved
-
 
 # --------------------------------------------------------------------------- helpers
 

@@ -321,14 +321,8 @@ class MatMulC(_ProductC):
 
 
 @register_c_impl(Gemv)
-class GemvC(CImpl):
+class GemvC(_ProductC):
     """``beta * y + alpha * dot(A, x)`` with dgemv/sgemv (a new output even when inplace)."""
-
-    def c_headers(self, node: Any) -> list[str]:
-        return ['"sg_blas.h"']
-
-    def c_init_code(self, node: Any) -> str:
-        return INIT_CODE
 
     def c_support_code(self, node: Any) -> str:
         return _COMMON_SUPPORT

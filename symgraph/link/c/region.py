@@ -18,7 +18,6 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
-from symgraph.graph.basic import Constant
 from symgraph.link.c.c_ops import c_impl_for
 from symgraph.link.c.runtime import DTYPE_CODES
 
@@ -414,7 +413,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
             if root_of[var] is not None:
                 # An op along the chain may have copied into the workspace: export a view only
                 # when the memory really lies inside the root array.
-                fn.append(f"    int exported_ = 0;")
+                fn.append("    int exported_ = 0;")
                 fn.append(f"    SG_CHECK(sg_export_view(out_cells[{out_index[var]}], {root_of[var]}, &{n}, {typenum}, &exported_, err));")
                 fn.append("    if (!exported_) {")
             else:
