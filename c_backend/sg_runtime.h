@@ -62,6 +62,16 @@
 #include <string.h>
 #ifdef SG_OPENMP
 #include <omp.h> /* generated loops split large ranges over the cores */
+#include <pthread.h>
+/* Cleared in a child created by fork(): libgomp's thread pool does not survive a fork and a
+ * parallel region there can hang, so the child runs every loop on one thread. Each module
+ * registers the handler for its own copy at import (SG_PARALLEL_INIT). */
+static int sg_parallel_ok = 1;
+static void sg_parallel_after_fork_(void) { sg_parallel_ok = 0; }
+#define SG_PARALLEL_INIT() pthread_atfork(NULL, NULL, sg_parallel_after_fork_)
+#else
+#define sg_parallel_ok 0
+#define SG_PARALLEL_INIT() ((void)0)
 #endif
 
 /* Helpers that run once per node (checks, iterator setup, allocation) are not inlined:

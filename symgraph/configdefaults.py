@@ -198,9 +198,9 @@ PARAMS: dict[str, ConfigParam] = {
     ),
     "allow_gc": ConfigParam(True, _boolean, "Free intermediate results after their last use."),
     "openmp": ConfigParam(
-        False, _boolean,
-        "Let generated C split large elementwise loops over the cores (OpenMP), when the "
-        "compiler supports it. Off by default: see docs/performance.md for when it pays.",
+        True, _boolean,
+        "Let generated C split large elementwise loops and reductions over the cores (OpenMP) "
+        "when the compiler supports it; functions that call BLAS never do (docs/c_backend.md).",
     ),
     "print_rewrites": ConfigParam(False, _boolean, "Log every applied rewrite with its rule's name."),
     "on_rewrite_error": ConfigParam(

@@ -396,3 +396,33 @@ def test_compile_failure_falls_back_with_warning(monkeypatch):
     assert not any(isinstance(n.op, PyReverse) for n in reasons)
     f_py = sg.function(inputs, outputs, mode=PY_MODE)
     _assert_same_outputs(f_py, f, values)
+
+
+class _PyTensorStyleOp(Op):
+    """A user op whose c_code is written against PyTensor's C API (PyArrayObject* names): it
+    cannot compile in symgraph's contract, and must not take the built-in C down with it."""
+
+    __props__ = ()
+
+    def make_node(self, x):
+        x = st.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = inputs[0] + 1.0
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        (x,), (z,) = inputs, outputs
+        return f"Py_XDECREF({z}); {z} = (PyArrayObject*)PyArray_NewCopy({x}, NPY_ANYORDER); {sub['fail']}"
+
+
+def test_user_c_code_that_fails_to_compile_runs_in_python_and_the_rest_stays_c():
+    x = st.dvector("x")
+    out = st.exp(_PyTensorStyleOp()(st.sin(x) * 2)) + 1
+    with pytest.warns(CFallbackWarning, match="failed to compile"):
+        f = sg.function([x], out, mode=C_MODE)
+    impls = dict(zip(f.maker.fgraph.toposort(), f.implementations()))
+    assert {impl for node, impl in impls.items() if isinstance(node.op, _PyTensorStyleOp)} == {"py"}
+    assert {impl for node, impl in impls.items() if not isinstance(node.op, _PyTensorStyleOp)} == {"c"}
+    v = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(f(v), np.exp(np.sin(v) * 2 + 1.0) + 1)

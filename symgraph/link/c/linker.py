@@ -45,6 +45,11 @@ class CheckError(AssertionError):
 _warned_toolchain: list[str] = []
 
 
+def _warn_fallback(message: str) -> None:
+    # stacklevel 5: the user's sg.function call (linker -> VM -> FunctionMaker -> function)
+    warnings.warn(message, CFallbackWarning, stacklevel=5)
+
+
 class CVMLinker(VMLinker):
     """The ``'c'`` linker: C regions where nodes have C, Python thunks elsewhere.
 
@@ -57,6 +62,8 @@ class CVMLinker(VMLinker):
         The extension module of the last :meth:`make_vm` (None without regions).
     source
         Its C source.
+    openmp
+        Whether it was built with OpenMP (``config.openmp``, and no BLAS calls in it).
     """
 
     name = "c"
@@ -67,6 +74,7 @@ class CVMLinker(VMLinker):
         self.fallback_reasons: dict[Any, str] = {}
         self.module = None
         self.source = ""
+        self.openmp = False
 
     def _node_codes(self, nodes: list) -> dict:
         codes = {}
@@ -75,11 +83,9 @@ class CVMLinker(VMLinker):
                 nc = node_c_code(node)
             except Exception as exc:  # noqa: BLE001 - a generator bug must not break compiling
                 self.fallback_reasons[node] = f"C generator raised {type(exc).__name__}: {exc}"
-                warnings.warn(
+                _warn_fallback(
                     f"symgraph C linker: generating C for node {node} (op {node.op}) raised "
-                    f"{type(exc).__name__}: {exc}; the node runs in Python",
-                    CFallbackWarning,
-                    stacklevel=3,
+                    f"{type(exc).__name__}: {exc}; the node runs in Python"
                 )
                 continue
             if nc is not None:
@@ -93,34 +99,19 @@ class CVMLinker(VMLinker):
         if problem is not None:
             if not _warned_toolchain:
                 _warned_toolchain.append(problem)
-                warnings.warn(
-                    f"symgraph: generated C is unavailable ({problem}); functions run in Python",
-                    CFallbackWarning,
-                    stacklevel=3,
-                )
+                _warn_fallback(f"symgraph: generated C is unavailable ({problem}); functions run in Python")
             return super().make_thunks(nodes, storage_map)
         codes = self._node_codes(nodes)
-        units = plan_units(nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions)
-        regions = [u for u in units if isinstance(u, Region)]
-        module = None
-        if regions:
-            source, name, slots = generate_module(regions, codes)
-            self.source = source
-            try:
-                use_omp = config.openmp and "#pragma omp" in source
-                flags = DEFAULT_FLAGS + (openmp_flags() if use_omp else ())
-                module = compile_extension(source, name, link_libraries(source), flags)
-            except CompileError as exc:
-                for region in regions:
-                    for node in region.nodes:
-                        self.fallback_reasons[node] = f"compilation failed: {exc}"
-                warnings.warn(
-                    f"symgraph C linker: the generated module failed to compile; the function "
-                    f"runs in Python instead:\n{exc}",
-                    CFallbackWarning,
-                    stacklevel=3,
-                )
-            self.module = module
+        units, module, slots = self._compile(nodes, codes)
+        if module is None and any(nc.impl is node.op for node, nc in codes.items()):
+            # An op's own c_code (a user op, perhaps written for PyTensor's C API) may be what
+            # failed: keep the built-in C and run those ops in Python.
+            codes = {node: nc for node, nc in codes.items() if nc.impl is not node.op}
+            units, module, slots = self._compile(nodes, codes)
+            if module is not None:
+                for node in codes:
+                    self.fallback_reasons.pop(node, None)
+        self.module = module
         result = []
         k = 0
         for unit in units:
@@ -132,6 +123,32 @@ class CVMLinker(VMLinker):
                 for node in unit.nodes if isinstance(unit, Region) else [unit]:
                     result += super().make_thunks([node], storage_map)
         return result
+
+    def _compile(self, nodes: list, codes: dict) -> tuple[list, Any, list]:
+        """Plan the units for ``codes`` and compile their module: (units, module or None,
+        workspace slots per region). A compile failure warns and leaves the module None."""
+        units = plan_units(nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions)
+        regions = [u for u in units if isinstance(u, Region)]
+        if not regions:
+            return units, None, []
+        source, name, slots = generate_module(regions, codes)
+        self.source = source
+        try:
+            # Not in modules calling BLAS: on a small machine OpenMP's threads and SciPy's
+            # OpenBLAS threads take the cores from each other (W4 became several times slower).
+            use_omp = config.openmp and "#pragma omp" in source and '"sg_blas.h"' not in source
+            flags = DEFAULT_FLAGS + (openmp_flags() if use_omp else ())
+            self.openmp = bool(use_omp and openmp_flags())
+            return units, compile_extension(source, name, link_libraries(source), flags), slots
+        except CompileError as exc:
+            for region in regions:
+                for node in region.nodes:
+                    self.fallback_reasons[node] = f"compilation failed: {exc}"
+            _warn_fallback(
+                f"symgraph C linker: the generated module failed to compile; its nodes run in "
+                f"Python instead:\n{exc}"
+            )
+            return units, None, slots
 
     @staticmethod
     def _region_thunk(module: Any, k: int, region: Region, nslots: int, storage_map: dict) -> Callable[[], None]:

@@ -91,7 +91,7 @@ class ElemwiseC(CImpl):
         # Each thread runs the same vectorised loop on its own slice (an `omp for` on the
         # loop itself stopped gcc from using the SIMD math variants).
         emit("#ifdef SG_OPENMP")
-        emit(f"    if (n_ > {PARALLEL_THRESHOLD}) {{")
+        emit(f"    if (n_ > {PARALLEL_THRESHOLD} && sg_parallel_ok) {{")
         emit("      #pragma omp parallel")
         emit("      {")
         emit("        const sg_index nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();")

@@ -376,7 +376,7 @@ def _reduction_code(plan: _Plan, name: str, inputs: list[str], output: str, sub:
         rows, cols = f"{name}_rows", f"{name}_cols"
         emit(f"  const sg_index {rows} = {nout}, {cols} = {_prod([f'{full}[{d}]' for d in axes])};")
         emit("#ifdef SG_OPENMP")
-        emit(f"  #pragma omp parallel for schedule(static) if ({rows} > 1 && {rows} * {cols} > {PARALLEL_THRESHOLD})")
+        emit(f"  #pragma omp parallel for schedule(static) if (sg_parallel_ok && {rows} > 1 && {rows} * {cols} > {PARALLEL_THRESHOLD})")
         emit("#endif")
         r = names("row")
         emit(f"  for (sg_index {r} = 0; {r} < {rows}; {r}++) {{")

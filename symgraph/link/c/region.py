@@ -529,6 +529,7 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[
         f'static struct PyModuleDef sg_module = {{PyModuleDef_HEAD_INIT, "{name}", NULL, -1, sg_methods}};',
         f"PyMODINIT_FUNC PyInit_{name}(void) {{",
         "    import_array();",
+        "    SG_PARALLEL_INIT();",
         *[f"    {{\n{block}\n    }}" for block in inits],
         "    return PyModule_Create(&sg_module);",
         "}",
