@@ -100,7 +100,10 @@ class VM:
         # One closure per situation, so the loop does no work it does not need: this loop
         # is the whole per-call cost of the VM.
         thunks = tuple(self.thunks)
-        clear_before = tuple(self.no_recycling)
+        # Thunks that always store a new object into their output cells (C regions) make
+        # emptying those cells beforehand pointless.
+        fresh = {id(cell) for t in thunks if getattr(t, "fresh_outputs", False) for cell in t.args[2]}
+        clear_before = tuple(cell for cell in self.no_recycling if id(cell) not in fresh)
         on_error = self._on_error
         if any(self.post_thunk_clear):
             steps = tuple(zip(thunks, (tuple(c) for c in self.post_thunk_clear)))
@@ -132,6 +135,17 @@ class VM:
                     on_error(thunk)
 
             return run_clearing
+
+        if len(thunks) == 1:  # a whole graph in one C region, or one node
+            (only,) = thunks
+
+            def run_one() -> None:
+                try:
+                    only()
+                except Exception:
+                    on_error(only)
+
+            return run_one
 
         def run() -> None:
             thunk = None

@@ -120,6 +120,9 @@ class TensorType(Type):
         self.shape = normalize_shape(shape)
         self.name = name
         self.numpy_dtype = np.dtype(self.dtype)
+        # For filter's fast path (run on every checked call of a compiled function).
+        self._ndim = len(self.shape)
+        self._any_static = any(s is not None for s in self.shape)
 
     # ------------------------------------------------------------------ description
 
@@ -169,6 +172,8 @@ class TensorType(Type):
         """
         if type(data) is np.ndarray and data.dtype == self.numpy_dtype:
             # Fast path: the common case of an already valid array.
+            if data.ndim == self._ndim and not self._any_static:
+                return data
             self._check_rank(data, data)
             self._check_shape(data)
             return data

@@ -158,6 +158,7 @@ class CVMLinker(VMLinker):
         thunk = functools.partial(fn, module.new_workspace(nslots), in_cells, out_cells)
         thunk.region = region
         thunk.module = module
+        thunk.fresh_outputs = True  # the region stores a new array into each output cell
         return thunk
 
     def _wrap_region(self, thunk: Callable[[], None], region: Region, storage_map: dict) -> list:
