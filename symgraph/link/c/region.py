@@ -472,6 +472,10 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     emit("            if (!values[i]) { ok = 0; break; }")
     emit("        }")
     emit("    }")
+    # Empty the output cells first: a view output is recognised as "allocated by its op this
+    # call" by its cell holding an array with its data pointer, which a previous call's view of
+    # the same input would fake. (This also drops old outputs before new ones are allocated.)
+    emit(f"    for (int j = 0; j < {nout}; j++) {{ Py_INCREF(Py_None); PyList_SetItem(PyTuple_GET_ITEM(args[2], j), 0, Py_None); }}")
     emit("    int rc = 0;")
     emit("    sg_error err;")
     emit("    if (ok) {")
