@@ -426,3 +426,19 @@ def test_user_c_code_that_fails_to_compile_runs_in_python_and_the_rest_stays_c()
     assert {impl for node, impl in impls.items() if not isinstance(node.op, _PyTensorStyleOp)} == {"c"}
     v = np.linspace(-1, 1, 5)
     np.testing.assert_allclose(f(v), np.exp(np.sin(v) * 2 + 1.0) + 1)
+
+
+def test_clustering_keeps_the_destroy_handlers_order():
+    """An in-place Python node overwriting y must still run after the C node reading y, even
+    though clustering C nodes would otherwise run the Python nodes back to back first (this
+    gave a silent wrong answer before plan_units took fgraph.orderings() into account)."""
+    x, idx = st.dvector("x"), st.lvector("idx")
+    y = x * 2
+    reader = st.exp(y) + st.cumsum(x)  # C, but only after the Python cumsum
+    destroyer = st.inc_subtensor(y[idx], 1.0)  # Python, in place on y
+    f = sg.function([x, idx], [reader, destroyer], mode=C_MODE)
+    g = sg.function([x, idx], [reader, destroyer], mode=sg.Mode(linker="py"))
+    assert any(node.op.destroy_map for node in f.maker.fgraph.toposort() if str(node.op).startswith("AdvancedInc"))
+    xv, iv = np.arange(4.0), np.array([0, 2])
+    for got, want in zip(f(xv, iv), g(xv, iv)):
+        np.testing.assert_allclose(got, want)

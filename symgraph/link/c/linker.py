@@ -127,7 +127,9 @@ class CVMLinker(VMLinker):
     def _compile(self, nodes: list, codes: dict) -> tuple[list, Any, list]:
         """Plan the units for ``codes`` and compile their module: (units, module or None,
         workspace slots per region). A compile failure warns and leaves the module None."""
-        units = plan_units(nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions)
+        units = plan_units(
+            nodes, set(codes), list(self.fgraph.outputs), self.single_node_regions, self.fgraph.orderings()
+        )
         regions = [u for u in units if isinstance(u, Region)]
         if not regions:
             return units, None, []

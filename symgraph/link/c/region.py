@@ -106,18 +106,31 @@ class Region:
     input_readers: list = field(default_factory=list)
 
 
-def plan_units(order: list, c_capable: set, fgraph_outputs: list, single_node_regions: bool = False) -> list:
+def plan_units(
+    order: list,
+    c_capable: set,
+    fgraph_outputs: list,
+    single_node_regions: bool = False,
+    orderings: dict | None = None,
+) -> list:
     """Reorder ``order`` (a toposort) to cluster C-capable nodes and cut it into units.
 
-    Returns a list whose items are either a :class:`Region` or a Python node. With
-    ``single_node_regions`` every C node is its own region (the CHECK mode).
+    ``orderings`` (``fgraph.orderings()``: node -> nodes that must run before it) holds the
+    constraints beyond data flow, above all the destroy handler's: a node overwriting an
+    input runs after every reader of that input. Returns a list whose items are either a
+    :class:`Region` or a Python node. With ``single_node_regions`` every C node is its own
+    region (the CHECK mode).
     """
     position = {node: i for i, node in enumerate(order)}
     produced_by = {out: node for node in order for out in node.outputs}
-    pending = {node: len({produced_by[v] for v in node.inputs if v in produced_by}) for node in order}
+    before: dict[Any, set] = {node: {produced_by[v] for v in node.inputs if v in produced_by} for node in order}
+    for node, prerequisites in (orderings or {}).items():
+        if node in before:
+            before[node].update(p for p in prerequisites if p in position and p is not node)
+    pending = {node: len(parents) for node, parents in before.items()}
     readers: dict[Any, list] = {node: [] for node in order}
     for node in order:
-        for parent in {produced_by[v] for v in node.inputs if v in produced_by}:
+        for parent in before[node]:
             readers[parent].append(node)
     ready_c: list = []
     ready_py: list = []
@@ -144,12 +157,10 @@ def plan_units(order: list, c_capable: set, fgraph_outputs: list, single_node_re
             units.append(Region([node]))
         else:
             units[-1].nodes.append(node)
+    if len(clustered) != len(order):
+        raise ValueError("plan_units: the ordering constraints contain a cycle")
     outputs = set(fgraph_outputs)
-    unit_of = {}
-    for u, unit in enumerate(units):
-        for node in unit.nodes if isinstance(unit, Region) else [unit]:
-            unit_of[node] = u
-    for u, unit in enumerate(units):
+    for unit in units:
         if not isinstance(unit, Region):
             continue
         inside = set(unit.nodes)
