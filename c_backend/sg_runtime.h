@@ -188,7 +188,8 @@ enum {
     SG_ERR_SHAPE = 2,   /* shape / broadcasting mismatch: Python raises ValueError */
     SG_ERR_VALUE = 3,   /* invalid value (e.g. an index out of bounds) */
     SG_ERR_MEMORY = 4,  /* allocation failure: Python raises MemoryError */
-    SG_ERR_TYPE = 5     /* wrong dtype / rank of an input */
+    SG_ERR_TYPE = 5,    /* wrong dtype / rank of an input */
+    SG_ERR_INDEX = 6    /* an index out of bounds: Python raises IndexError */
 };
 
 #define SG_ERRMSG_SIZE 512
@@ -291,13 +292,27 @@ SG_NOINLINE static int sg_check_broadcast(sg_error *err, int nin, const sg_array
             } else if (owner < 0) {
                 owner = i;
             } else if (len != ins[owner]->shape[d]) {
+                /* The same wording as the Python implementation's (elemwise._broadcast_error). */
+                sg_index lo = ins[owner]->shape[d];
+                if (lo == 1 || len == 1) {
+                    int one = lo == 1 ? owner : i, other = lo == 1 ? i : owner;
+                    SG_FAIL_CODE(err, SG_ERR_SHAPE,
+                                 "%s has size 1 in dimension %d at run time, but %s has size %td "
+                                 "there. Its type does not declare dimension %d broadcastable (its "
+                                 "static size is unknown, not 1), and only dimensions of static size "
+                                 "1 broadcast. Declare it where the input is made, e.g. "
+                                 "st.tensor(shape=(..., 1, ...)), or with st.specify_shape, "
+                                 "expand_dims or dimshuffle('x', ...).",
+                                 sg_input_name_(names, one, b1, sizeof b1), d,
+                                 sg_input_name_(names, other, b2, sizeof b2), ins[other]->shape[d], d);
+                }
                 sg_format_shape(s1, sizeof s1, ndim, ins[owner]->shape);
                 sg_format_shape(s2, sizeof s2, ndim, ins[i]->shape);
                 SG_FAIL_CODE(err, SG_ERR_SHAPE,
-                             "shape mismatch in dimension %d: %s has length %td but %s has length "
-                             "%td (shapes %s and %s; only dimensions of static length 1 broadcast)",
-                             d, sg_input_name_(names, owner, b1, sizeof b1), ins[owner]->shape[d],
-                             sg_input_name_(names, i, b2, sizeof b2), len, s1, s2);
+                             "inputs could not be broadcast together: %s has shape %s and %s has "
+                             "shape %s (sizes %td and %td in dimension %d)",
+                             sg_input_name_(names, owner, b1, sizeof b1), s1,
+                             sg_input_name_(names, i, b2, sizeof b2), s2, lo, len, d);
             }
         }
         out_shape[d] = owner < 0 ? 1 : ins[owner]->shape[d];

@@ -376,16 +376,17 @@ def test_check_broadcast_ok(views):
 def test_check_broadcast_mismatch_names_input_and_dim(views):
     rc, _, msg, node = _check(views, [(3, 5), (3, 4)], [(0, 0), (0, 0)])
     assert rc == 2 and node == 7
-    assert "dimension 1" in msg and "x has length 5" in msg and "y has length 4" in msg, msg
+    assert "x has shape (3, 5) and y has shape (3, 4) (sizes 5 and 4 in dimension 1)" in msg, msg
     # a length-1 dim that is not statically broadcastable does not broadcast
     rc, _, msg, _ = _check(views, [(3, 1), (3, 4)], [(0, 0), (0, 0)])
-    assert rc == 2 and "dimension 1" in msg and "x has length 1" in msg
+    assert rc == 2 and "x has size 1 in dimension 1 at run time, but y has size 4" in msg
+    assert "does not declare dimension 1 broadcastable" in msg
     # a statically broadcastable dim must really be 1
     rc, _, msg, _ = _check(views, [(3, 4), (3, 4)], [(0, 0), (1, 0)])
     assert rc == 2 and "y has length 3 in dimension 0" in msg and "broadcastable" in msg
     # unnamed inputs and rank mismatch
     rc, _, msg, _ = _check(views, [(2,), (2,), (2,), (3,)], [(0,)] * 4)
-    assert rc == 2 and "input 3 has length 3" in msg and "input 0 has length 2" in msg
+    assert rc == 2 and "input 0 has shape (2,) and input 3 has shape (3,)" in msg, msg
 
 
 def test_fail_macro(views):

@@ -10,9 +10,8 @@ C-contiguous; otherwise it copies into the allocated output). Every other output
 allocated with ``sub["alloc"]``.
 
 Every size the code relies on is checked at run time (the region wrapper only checks dtype
-and ndim), so no input can make it read or write out of bounds. Errors that Python raises as
-``IndexError`` (an index out of bounds) come out of C as ``ValueError`` (``SG_ERR_VALUE``):
-the C error codes have no index error.
+and ndim), so no input can make it read or write out of bounds. An index out of bounds is
+an ``IndexError`` from C too (``SG_ERR_INDEX``), as from Python.
 """
 
 from __future__ import annotations
@@ -379,8 +378,9 @@ class SubtensorC(_ShapeImpl):
                 value = _index_part(e, values)
                 lines.append(
                     f"v_ = {value}; n_ = (npy_int64){x}.shape[{dim}];\n"
-                    f"if (v_ < -n_ || v_ >= n_) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"{op}: index %lld is out of "
-                    f"bounds for axis {dim} with size %lld\", (long long)v_, (long long)n_);\n"
+                    f"if (v_ < -n_ || v_ >= n_) {{ char s_[256]; sg_format_shape(s_, sizeof s_, {x}.ndim, {x}.shape); "
+                    f"SG_FAIL_CODE({err}, SG_ERR_INDEX, \"{op}: index %lld is out of bounds for axis {dim} with "
+                    f"size %lld (indexing an array of shape %s)\", (long long)v_, (long long)n_, s_); }}\n"
                     f"if (v_ < 0) v_ += n_;\n"
                     f"{name}_p += v_ * {x}.strides[{dim}];"
                 )
@@ -454,7 +454,7 @@ class AdvancedSubtensorC(_ShapeImpl):
         for (sg_index k = 0; k < {it}.inner_size; k++, pi_ += {it}.inner_strides[0]) {{
             npy_int64 v_ = (npy_int64)*(const {_ctype(iv)} *)pi_;
             if (v_ < -(npy_int64)n_ || v_ >= (npy_int64)n_)
-                SG_FAIL_CODE({err}, SG_ERR_VALUE, "{op}: index %lld is out of bounds for axis 0 with size %td",
+                SG_FAIL_CODE({err}, SG_ERR_INDEX, "{op}: index %lld is out of bounds for axis 0 with size %td",
                              (long long)v_, n_);
             if (v_ < 0) v_ += n_;
             if (row_ > 0)

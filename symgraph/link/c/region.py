@@ -203,6 +203,7 @@ static PyObject *sg_raise(const sg_error *err, int rc) {
     if (rc == SG_ERR_SHAPE || rc == SG_ERR_VALUE) type = PyExc_ValueError;
     else if (rc == SG_ERR_TYPE) type = PyExc_TypeError;
     else if (rc == SG_ERR_MEMORY) type = PyExc_MemoryError;
+    else if (rc == SG_ERR_INDEX) type = PyExc_IndexError;
     PyObject *exc = NULL;
     if (PyErr_Occurred()) {
         PyObject *t, *v, *tb;

@@ -48,6 +48,7 @@ ERROR_CODES = {
     3: "value",
     4: "memory",
     5: "type",
+    6: "index",
 }
 
 #: Size of sg_error.msg (SG_ERRMSG_SIZE) and the most dimensions of a view (SG_MAXDIMS).
