@@ -40,12 +40,12 @@ INIT_CODE = "if (sg_blas_load() < 0) return NULL;"
 _COMMON_SUPPORT = r"""
 #ifndef SG_OPS_BLAS_SUPPORT
 #define SG_OPS_BLAS_SUPPORT 1
-/* Fail with SG_ERR_SHAPE, the message `what` followed by both operands' shapes. */
-static int sg_blas_shape_error(sg_error *err, const char *what, const sg_array *a, const sg_array *b) {
+/* Fail with SG_ERR_SHAPE: "<op>: shapes <a> and <b> <what>", worded as the Python perform's. */
+static int sg_blas_shape_error(sg_error *err, const char *op, const char *what, const sg_array *a, const sg_array *b) {
     char sa[256], sb[256];
     sg_format_shape(sa, sizeof sa, a->ndim, a->shape);
     sg_format_shape(sb, sizeof sb, b->ndim, b->shape);
-    return sg_error_set(err, SG_ERR_SHAPE, "%s (shapes %s and %s)", what, sa, sb);
+    return sg_error_set(err, SG_ERR_SHAPE, "%s: shapes %s and %s %s", op, sa, sb, what);
 }
 /* Add two scratch sizes (SIZE_MAX stays SIZE_MAX: overflow). */
 static size_t sg_blas_add_bytes(size_t a, size_t b) {
@@ -211,7 +211,7 @@ class DotC(_ProductC):
         scratch = _SCRATCH.format(name=name, fn=fn, err=sub["err"], ws=sub["ws"], slot=sub["scratch_slot"], fail=sub["fail"])
         return f"""
     if ({a}.shape[{na - 1}] != {b}.shape[0])
-        return sg_blas_shape_error({sub["err"]}, "dot: shapes are not aligned: the last dimension of the first operand must equal the first dimension of the second", &{a}, &{b});
+        return sg_blas_shape_error({sub["err"]}, "dot", "are not aligned: the last dimension of the first operand must equal the first dimension of the second", &{a}, &{b});
 {set_shape}
     {sub["alloc"][0]}
     sg_mat {name}_A = {_mat_expr(a, na, True)};
@@ -237,7 +237,7 @@ class MatMulC(_ProductC):
         fn = _mm_name(*_dtypes(node))
         lines = [
             f"    if ({a}.shape[{na - 1}] != {b}.shape[{nb - 2}])",
-            f'        return sg_blas_shape_error({err}, "matmul: shapes are not aligned: the last dimension of the '
+            f'        return sg_blas_shape_error({err}, "matmul", "are not aligned: the last dimension of the '
             f'first operand must equal the second-to-last of the second", &{a}, &{b});',
         ]
         if nbatch:
@@ -251,8 +251,8 @@ class MatMulC(_ProductC):
                     lines.append(f"    {strides}[{d}] = 0;")
                 elif v.type.shape[k] == 1:
                     lines.append(
-                        f"    if ({arr}.shape[{k}] != 1) return sg_blas_shape_error({err}, \"matmul: an operand has "
-                        f"length != 1 in batch dimension {k} whose static size is 1\", &{a}, &{b});"
+                        f"    if ({arr}.shape[{k}] != 1) return sg_blas_shape_error({err}, \"matmul\", \"have a length "
+                        f"other than 1 in batch dimension {k} of an operand whose static size is 1 there\", &{a}, &{b});"
                     )
                     lines.append(f"    {strides}[{d}] = 0;")
                 else:
@@ -260,8 +260,9 @@ class MatMulC(_ProductC):
                     sizes.append(f"{arr}.shape[{k}]")
             if len(sizes) == 2:
                 lines.append(
-                    f"    if ({sizes[0]} != {sizes[1]}) return sg_blas_shape_error({err}, \"matmul: batch dimension "
-                    f"{d} of the operands does not match (only dimensions of static size 1 broadcast)\", &{a}, &{b});"
+                    f"    if ({sizes[0]} != {sizes[1]}) return sg_blas_shape_error({err}, \"matmul\", \"do not match in "
+                    f"batch dimension {d}; only dimensions whose static size is 1 broadcast (give the input a static "
+                    f"shape to broadcast it)\", &{a}, &{b});"
                 )
             lines.append(f"    {shape}[{d}] = {sizes[0] if sizes else 1};")
         lines.append(f"    {shape}[{nd - 2}] = {a}.shape[{na - 2}];")

@@ -546,7 +546,7 @@ class ArgmaxC(CImpl):
         emit = lines.append
         if op.axis is None:
             emit(f"sg_index {name}_n = {_prod([f'{x}.shape[{d}]' for d in range(nd)])};")
-            emit(f"if ({name}_n == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} of an empty array\");")
+            emit(f"if ({name}_n == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} of an empty array (an empty axis)\");")
             emit(sub["alloc"][0])
             emit("{")
             emit("sg_iter it_; char *b_base[1] = {" + x + ".data}; const sg_index *b_st[1] = {" + x + ".strides};")
@@ -566,7 +566,7 @@ class ArgmaxC(CImpl):
         kept = [d for d in range(nd) if d != a]
         emit(
             f"if ({x}.shape[{a}] == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} over "
-            f"axis {a}, which has length 0\");"
+            f"an empty axis (axis {a} has length 0)\");"
         )
         for j, d in enumerate(kept):
             emit(f"{sub['shape'][0]}[{j}] = {x}.shape[{d}];")
