@@ -84,6 +84,19 @@ def compiled_case(name: str, build, inputs: tuple, expected, note: str = "", **t
     return Case(name, fn, inputs, note, seconds)
 
 
+def symgraph_linker_cases(graph_inputs: list, graph_outputs, inputs: tuple, expected, note: str = "") -> list[Case]:
+    """symgraph's default mode (C) and its Python linker, compiling ``graph_inputs -> graph_outputs``."""
+    import symgraph as sg
+
+    suffix = f", {note}" if note else ""
+    return [
+        compiled_case("symgraph", lambda: sg.function(graph_inputs, graph_outputs), inputs, expected,
+                      f"default mode: C{suffix}"),
+        compiled_case("symgraph py", lambda: sg.function(graph_inputs, graph_outputs, mode=sg.Mode(linker="py")),
+                      inputs, expected, f"Python linker{suffix}"),
+    ]
+
+
 def optional_import(name: str):
     """The module, or ``None`` (with a note on stdout) when it is not installed or broken."""
     try:

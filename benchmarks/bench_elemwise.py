@@ -17,8 +17,8 @@ import argparse
 import numpy as np
 
 from _bench_utils import (
+    symgraph_linker_cases,
     Case,
-    compiled_case,
     environment_line,
     jax_case,
     measure,
@@ -28,7 +28,6 @@ from _bench_utils import (
     pytensor_function_cases,
 )
 
-import symgraph as sg
 import symgraph.tensor as st
 
 TITLE = "exp(x)*y + log1p(z**2) - tanh(x*y)"
@@ -41,13 +40,7 @@ def numpy_expr(x, y, z):
 def symgraph_cases(inputs, expected):
     x, y, z = st.dvector("x"), st.dvector("y"), st.dvector("z")
     out = st.exp(x) * y + st.log1p(z**2) - st.tanh(x * y)
-    return [
-        compiled_case("symgraph", lambda: sg.function([x, y, z], out), inputs, expected, "default mode: C"),
-        compiled_case(
-            "symgraph py", lambda: sg.function([x, y, z], out, mode=sg.Mode(linker="py")), inputs, expected,
-            "Python linker",
-        ),
-    ]
+    return symgraph_linker_cases([x, y, z], out, inputs, expected)
 
 
 def pytensor_cases(inputs, expected):

@@ -20,8 +20,8 @@ import numpy as np
 import scipy.special
 
 from _bench_utils import (
+    symgraph_linker_cases,
     Case,
-    compiled_case,
     environment_line,
     jax_case,
     measure,
@@ -31,7 +31,6 @@ from _bench_utils import (
     pytensor_function_cases,
 )
 
-import symgraph as sg
 import symgraph.tensor as st
 
 
@@ -47,10 +46,7 @@ def scipy_logsumexp(x):
 def symgraph_cases(inputs, expected):
     x = st.dmatrix("x")
     out = st.logsumexp(x, axis=1)
-    return [
-        compiled_case("symgraph", lambda: sg.function([x], out), inputs, expected, "default mode: C"),
-        compiled_case("symgraph py", lambda: sg.function([x], out, mode=sg.Mode(linker="py")), inputs, expected, "Python linker"),
-    ]
+    return symgraph_linker_cases([x], out, inputs, expected)
 
 
 def pytensor_cases(inputs, expected):

@@ -23,8 +23,8 @@ import argparse
 import numpy as np
 
 from _bench_utils import (
+    symgraph_linker_cases,
     Case,
-    compiled_case,
     environment_line,
     jax_case,
     measure,
@@ -81,12 +81,7 @@ def symgraph_cases(inputs, expected):
     logits = st.tanh(X @ W1) @ W2
     loss = st.mean(st.logsumexp(logits, axis=1) - logits[st.arange(X.shape[0]), y])
     gW1, gW2 = sg.grad(loss, [W1, W2])
-    build = lambda: sg.function([X, W1, W2, y], [loss, gW1, gW2])  # noqa: E731
-    build_py = lambda: sg.function([X, W1, W2, y], [loss, gW1, gW2], mode=sg.Mode(linker="py"))  # noqa: E731
-    return [
-        compiled_case("symgraph", build, inputs, expected, "default mode: C, sg.grad"),
-        compiled_case("symgraph py", build_py, inputs, expected, "Python linker, sg.grad"),
-    ]
+    return symgraph_linker_cases([X, W1, W2, y], [loss, gW1, gW2], inputs, expected, "sg.grad")
 
 
 def pytensor_cases(inputs, expected):

@@ -20,7 +20,14 @@ import numpy as np
 
 from symgraph.gradient import Rop, _default_tolerances, verify_grad
 
-__all__ = ["check_op", "check_rewrite", "graph_ops", "symbolic_inputs", "assert_values_close"]
+__all__ = [
+    "check_op",
+    "check_rewrite",
+    "compile_c_and_py",
+    "graph_ops",
+    "symbolic_inputs",
+    "assert_values_close",
+]
 
 
 def symbolic_inputs(values: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list:
@@ -240,3 +247,33 @@ def check_rewrite(
         found = [op for op in ops if _matches(op, pattern)]
         assert not found, f"ops matching {pattern} remain in rewritten graph: {found}"
     return fast.maker.fgraph
+
+
+def compile_c_and_py(inputs: Sequence[Any], outputs: Any, covered: tuple = (), *, exact: bool = False,
+                     optimizer: str | None = "fast_run"):
+    """The same graph compiled with the C linker and with the Python linker: ``(f_c, f_py)``.
+
+    Every node whose op is an instance of a class in ``covered`` (exactly that class with
+    ``exact``) must run in C, and there must be at least one. A C generator crash or a
+    compile failure (``CFallbackWarning``) fails here instead of falling back quietly.
+    """
+    import warnings
+
+    from symgraph.compile.function import function
+    from symgraph.compile.mode import Mode
+    from symgraph.link.c.linker import CFallbackWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CFallbackWarning)
+        f_c = function(list(inputs), outputs, mode=Mode(linker="c", optimizer=optimizer))
+    f_py = function(list(inputs), outputs, mode=Mode(linker="py", optimizer=optimizer))
+    if covered:
+        nodes = f_c.maker.fgraph.toposort()
+        impls = f_c.implementations()
+        hits = [
+            impl for node, impl in zip(nodes, impls)
+            if (type(node.op) in covered if exact else isinstance(node.op, covered))
+        ]
+        assert hits, f"no node of {covered} in the compiled graph: {nodes}"
+        assert hits == ["c"] * len(hits), list(zip(map(str, nodes), impls))
+    return f_c, f_py

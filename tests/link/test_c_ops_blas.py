@@ -19,6 +19,7 @@ import symgraph as sg
 import symgraph.tensor as st
 from symgraph.tensor.blas import Gemv, gemv
 from symgraph.tensor.products import Dot, MatMul
+from symgraph.testing import compile_c_and_py
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 
@@ -30,16 +31,8 @@ RNG = np.random.default_rng(20261121)
 
 
 def _compile(ins, outs, op_types=(Dot, MatMul, Gemv)):
-    """(C function, Python function); asserts every product node runs in C."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a C generator crash or compile failure must fail here
-        fc = sg.function(ins, outs, mode=sg.Mode(linker="c", optimizer=None))
-    fp = sg.function(ins, outs, mode=sg.Mode(linker="py", optimizer=None))
-    nodes = fc.maker.fgraph.toposort()
-    impls = fc.implementations()
-    products = [impl for node, impl in zip(nodes, impls) if isinstance(node.op, op_types)]
-    assert products and all(impl == "c" for impl in products), list(zip(nodes, impls))
-    return fc, fp
+    """(C function, Python function) without rewriting; asserts every product node runs in C."""
+    return compile_c_and_py(ins, outs, op_types, optimizer=None)
 
 
 def _tol(dtype):

@@ -19,6 +19,7 @@ import symgraph as sg
 import symgraph.tensor as st
 from symgraph.tensor.fused_reduce import FusedReduce
 from symgraph.tensor.reduction import Argmax, Reduce
+from symgraph.testing import compile_c_and_py
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 
@@ -31,14 +32,7 @@ REDUCTION_OPS = (Reduce, FusedReduce, Argmax)
 
 def _compile(inputs, outputs, expect_ops=REDUCTION_OPS):
     """(C function, Python function); asserts every node of ``expect_ops`` runs in C."""
-    f_c = sg.function(inputs, outputs, mode=sg.Mode(linker="c"))
-    f_py = sg.function(inputs, outputs, mode=sg.Mode(linker="py"))
-    nodes = f_c.maker.fgraph.toposort()
-    impls = f_c.implementations()
-    reductions = [i for i, n in enumerate(nodes) if isinstance(n.op, expect_ops)]
-    assert reductions, "the graph has no reduction node"
-    assert [impls[i] for i in reductions] == ["c"] * len(reductions), list(zip(map(str, nodes), impls))
-    return f_c, f_py
+    return compile_c_and_py(inputs, outputs, expect_ops)
 
 
 def _same(f_c, f_py, *values, rtol=1e-12, atol=1e-12):

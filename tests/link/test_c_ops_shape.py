@@ -22,6 +22,7 @@ from symgraph.tensor.shape import Reshape, SpecifyShape
 from symgraph.tensor.shape_inference import MakeVector, Shape, Shape_i
 from symgraph.tensor.special import LogSoftmax, Softmax
 from symgraph.tensor.subtensor import AdvancedSubtensor, Subtensor
+from symgraph.testing import compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -37,36 +38,11 @@ RNG = np.random.default_rng(1234)
 
 # --------------------------------------------------------------------------- helpers
 
-_VIEW_COPY_OK: list = []
-
-
-@pytest.fixture
-def view_outputs():
-    """For tests whose graph outputs are non-contiguous views made in C: the region linker
-    copies such an output into a new array, and a core bug (region.py reads the source
-    through the strides array it has just overwritten with the new array's strides) gives
-    wrong values (and can read out of bounds for stride-0 views). Probe once; while the bug
-    is there these tests xfail instead of reporting this module's code as wrong."""
-    if not _VIEW_COPY_OK:
-        x = st.matrix("x")
-        f = sg.function([x], x.T, mode=C_MODE)
-        a = np.arange(6.0).reshape(2, 3)
-        _VIEW_COPY_OK.append(bool(np.array_equal(f(a), a.T)))
-    if not _VIEW_COPY_OK[0]:
-        pytest.xfail("core bug: region.py copies view outputs through overwritten strides")
-
-
 def _both(inputs, outputs, covered):
     """(python function, C function); asserts every node of a ``covered`` class runs in C."""
-    f_py = sg.function(inputs, outputs, mode=PY_MODE)
-    f_c = sg.function(inputs, outputs, mode=C_MODE)
-    nodes = f_c.maker.fgraph.toposort()
-    impls = f_c.implementations()
     covered = covered if isinstance(covered, tuple) else (covered,)
     # exact classes: AdvancedSubtensor is a Subtensor subclass that is only partly in C
-    hits = [impl for node, impl in zip(nodes, impls) if type(node.op) in covered]
-    assert hits, f"no {covered} node in {nodes}"
-    assert hits == ["c"] * len(hits), list(zip(nodes, impls))
+    f_c, f_py = compile_c_and_py(inputs, outputs, covered, exact=True)
     return f_py, f_c
 
 
@@ -121,7 +97,7 @@ def _data(shape, dtype="float64"):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "int32", "bool"])
-def test_dimshuffle_transpose_drop_expand(dtype, view_outputs):
+def test_dimshuffle_transpose_drop_expand(dtype):
     x = st.tensor(dtype=dtype, shape=(None, 1, None), name="x")
     outs = [x.dimshuffle(2, "x", 0), x.dimshuffle(1, 0, 2), x.dimshuffle("x", 2, 0, "x")]
     f_py, f_c = _both([x], outs, DimShuffle)
@@ -165,7 +141,7 @@ def test_make_vector_float():
 # --------------------------------------------------------------------------- SpecifyShape
 
 
-def test_specify_shape_checks_and_views(view_outputs):
+def test_specify_shape_checks_and_views():
     x = st.matrix("x")
     n = st.lscalar("n")
     y = st.specify_shape(x, (n, None))
@@ -211,7 +187,7 @@ def test_reshape_int32_shape_and_flatten_in_chain():
 # --------------------------------------------------------------------------- Subtensor
 
 
-def test_subtensor_slices_match_python_clamping(view_outputs):
+def test_subtensor_slices_match_python_clamping():
     x = st.matrix("x")
     a, b, c = st.lscalar("a"), st.lscalar("b"), st.lscalar("c")
     i = st.iscalar("i")
@@ -227,7 +203,7 @@ def test_subtensor_slices_match_python_clamping(view_outputs):
     _both_fail(f_py, f_c, _data((0, 7)), np.int64(1), np.int64(3), np.int64(1), np.int32(0), match="out of bounds")
 
 
-def test_subtensor_errors(view_outputs):
+def test_subtensor_errors():
     x = st.matrix("x")
     a, i = st.lscalar("a"), st.bscalar("i")
     f_py, f_c = _both([x, a, i], [x[::a, i]], Subtensor)
@@ -238,7 +214,7 @@ def test_subtensor_errors(view_outputs):
     _both_fail(f_py, f_c, _data((3, 4)), np.int64(0), np.int8(0), match="step cannot be zero")
 
 
-def test_subtensor_constant_index_0d_and_chain(view_outputs):
+def test_subtensor_constant_index_0d_and_chain():
     x = st.tensor3("x")
     outs = [x[1, -1, 0], x[-1][::2] * 3.0, x[:, 1:3, None]]
     f_py, f_c = _both([x], outs, Subtensor)
@@ -289,7 +265,7 @@ def test_alloc_and_broadcast_to():
 
 
 @pytest.mark.parametrize("dtype", ["int16", "bool", "float32"])
-def test_alloc_scalar_value(dtype, view_outputs):
+def test_alloc_scalar_value(dtype):
     s = st.tensor(dtype=dtype, shape=(), name="s")
     n = st.lscalar("n")
     f_py, f_c = _both([s, n], [st.alloc(s, n, 2), st.broadcast_to(s, (n,))], (Alloc, BroadcastTo))
@@ -348,7 +324,7 @@ def test_take_rows_of_vector_and_tensor3():
         _same(f_py, f_c, _data((6,))[::-1], a, np.array([0, -1, 3, 2, 2], dtype="int64"))
 
 
-def test_check_mode_runs_every_op_in_c_and_python(view_outputs):
+def test_check_mode_runs_every_op_in_c_and_python():
     """The CHECK linker runs each C node alone and compares it with its Python perform."""
     x = st.tensor3("x")
     i, n = st.lscalar("i"), st.lscalar("n")

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from symgraph.link.c.c_ops import CImpl, register_c_impl
+from symgraph.link.c.runtime import ITEMSIZES as _ITEMSIZE
 from symgraph.tensor.blas import Gemv
 from symgraph.tensor.composite import C_TYPES
 from symgraph.tensor.products import Dot, MatMul
@@ -30,7 +31,6 @@ from symgraph.tensor.products import Dot, MatMul
 __all__ = ["matmul_support_code", "INIT_CODE"]
 
 _FLOATS = ("float32", "float64")
-_ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "float32": 4, "float64": 8}
 
 #: Statements run at module import: fetch the BLAS routines (the same text for every node,
 #: so the region generator emits it once).

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from symgraph.link.c.c_ops import c_impl_for
-from symgraph.link.c.runtime import DTYPE_CODES
+from symgraph.link.c.runtime import DTYPE_CODES, ITEMSIZES as _ITEMSIZE
 
 __all__ = ["Region", "NodeCode", "node_c_code", "plan_units", "generate_module", "NPY_TYPENUMS"]
 
@@ -34,7 +34,6 @@ NPY_TYPENUMS = {
     "float32": "NPY_FLOAT32",
     "float64": "NPY_FLOAT64",
 }
-_ITEMSIZE = {"bool": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "float32": 4, "float64": 8}
 
 
 def _tensor_dtype(var: Any) -> str | None:

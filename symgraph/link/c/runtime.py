@@ -12,9 +12,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
+
 __all__ = [
     "HEADERS",
     "DTYPE_CODES",
+    "ITEMSIZES",
     "ERROR_CODES",
     "ERRMSG_SIZE",
     "MAXDIMS",
@@ -39,6 +42,9 @@ DTYPE_CODES = {
     "float32": 6,
     "float64": 7,
 }
+
+#: Bytes per element of each dtype the backend handles (sg_dtype_itemsize in sg_runtime.h).
+ITEMSIZES = {name: np.dtype(name).itemsize for name in DTYPE_CODES}
 
 #: Return codes of generated functions (SG_OK / SG_ERR_* in sg_runtime.h).
 ERROR_CODES = {
