@@ -49,6 +49,7 @@ __all__ = [
     "RandomGeneratorConstant",
     "RandomGeneratorSharedVariable",
     "random_generator_type",
+    "copy_generator",
     "Distribution",
     "DISTRIBUTIONS",
     "RandomVariable",
@@ -144,6 +145,12 @@ class RandomGeneratorSharedVariable(SharedVariable, RandomGeneratorVariable):
     ``set_value(np.random.default_rng(seed))`` re-seeds it; ``get_value()`` returns a copy
     (drawing from the copy does not advance the variable).
     """
+
+
+def copy_generator(rng: np.random.Generator) -> np.random.Generator:
+    """An independent copy of ``rng`` in the same state (random ops draw from such a copy,
+    never from the generator they were given; the C backend calls this too)."""
+    return copy.deepcopy(rng)
 
 
 def _as_rng(rng: Any, who: str) -> Variable:
@@ -498,7 +505,7 @@ class RandomVariable(Op):
         if size is not None:
             size = tuple(int(s) for s in size)
         self._check_values(size, params)
-        rng = copy.deepcopy(rng)  # never advance the caller's generator
+        rng = copy_generator(rng)  # never advance the caller's generator
         draws = spec.draw(rng, params, size, self.dtype)
         output_storage[0][0] = rng
         output_storage[1][0] = np.asarray(draws, dtype=self.dtype)

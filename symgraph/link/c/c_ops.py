@@ -24,6 +24,9 @@ BACKEND_MODULES = (
     "symgraph.link.c.ops_reduce",
     "symgraph.link.c.ops_blas",
     "symgraph.link.c.ops_shape",
+    "symgraph.link.c.ops_indexing",
+    "symgraph.link.c.ops_creation",
+    "symgraph.link.c.ops_random",
 )
 
 

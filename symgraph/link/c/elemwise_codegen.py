@@ -85,8 +85,17 @@ def _simd_declarations(code: str) -> list[str]:
 
 #: Extra libraries to link when SIMD math declarations are emitted.
 def link_libraries(source: str) -> tuple[str, ...]:
-    """The ``-l`` options ``source`` needs (libmvec when it calls vector math variants)."""
-    return ("-lmvec",) if "__attribute__((simd" in source else ()
+    """The link arguments ``source`` needs: libmvec when it calls vector math variants, and
+    NumPy's static random library (``numpy/random/lib/libnpyrandom.a``, the C interface of
+    its distributions) when it draws random numbers."""
+    libraries: tuple[str, ...] = ("-lmvec",) if "__attribute__((simd" in source else ()
+    if '"sg_random.h"' in source:
+        import os
+
+        import numpy
+
+        libraries += (os.path.join(os.path.dirname(numpy.__file__), "random", "lib", "libnpyrandom.a"),)
+    return libraries
 
 
 def _runtime_helpers_available() -> bool:

@@ -203,7 +203,9 @@ class CheckLinker(CVMLinker):
                 if c_value is None:  # output unused by the graph: the region did not export it
                     continue
                 py_value = private[var][0]
-                if not _same(c_value, py_value, var.type.dtype):
+                dtype = getattr(var.type, "dtype", None)
+                same = var.type.values_eq(c_value, py_value) if dtype is None else _same(c_value, py_value, dtype)
+                if not same:
                     raise CheckError(
                         f"CHECK mode: output {o} of node {node} differs between C and Python\n"
                         f"C:      {np.asarray(c_value)!r}\nPython: {np.asarray(py_value)!r}"

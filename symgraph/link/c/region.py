@@ -20,6 +20,7 @@ from typing import Any
 
 from symgraph.link.c.c_ops import c_impl_for
 from symgraph.link.c.runtime import DTYPE_CODES, ITEMSIZES as _ITEMSIZE
+from symgraph.tensor.random import RandomGeneratorType
 
 __all__ = ["Region", "NodeCode", "node_c_code", "plan_units", "generate_module", "NPY_TYPENUMS"]
 
@@ -45,6 +46,11 @@ def _tensor_dtype(var: Any) -> str | None:
     return dtype
 
 
+def _is_object(var: Any) -> bool:
+    """Whether ``var`` is held in C as a ``PyObject *`` (a random generator)."""
+    return isinstance(var.type, RandomGeneratorType)
+
+
 @dataclass
 class NodeCode:
     """The C pieces of one node, generated with placeholder variable names."""
@@ -67,7 +73,7 @@ def node_c_code(node: Any) -> NodeCode | None:
     Placeholders (``@in0@``, ``@out0@``, ``@name@``...) are substituted once the node's
     place in a region is known, so each node's ``c_code`` runs once per compilation.
     """
-    if any(_tensor_dtype(v) is None for v in node.inputs + node.outputs):
+    if any(_tensor_dtype(v) is None and not _is_object(v) for v in node.inputs + node.outputs):
         return None
     impl = c_impl_for(node.op)
     if impl is None:
@@ -81,6 +87,8 @@ def node_c_code(node: Any) -> NodeCode | None:
         "strides": [_placeholder("strides", j) for j in range(nout)],
         "alloc": [_placeholder("alloc", j) + ";" for j in range(nout)],
         "scratch_slot": "@slot@",
+        # object outputs: the code assigns a new reference to outputs[j], then runs store[j]
+        "store": [_placeholder("store", j) if _is_object(v) else "" for j, v in enumerate(node.outputs)],
     }
     inputs = [_placeholder("in", i) for i in range(len(node.inputs))]
     outputs = [_placeholder("out", j) for j in range(nout)]
@@ -176,7 +184,8 @@ def plan_units(
                 read_outside.update(other.inputs)
         for node in unit.nodes:
             for var in node.outputs:
-                if var in outputs or var in read_outside:
+                # Object outputs always go to their cells, which own the references.
+                if var in outputs or var in read_outside or _is_object(var):
                     unit.outputs.append(var)
     return units
 
@@ -346,6 +355,9 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     region_start = len(lines)
     emit(f"static int sg_region_{k}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, sg_error *err) {{")
     for i, var in enumerate(region.inputs):
+        if _is_object(var):
+            emit(f"    PyObject *const {names[var]} = in_values[{i}];")
+            continue
         dtype = _tensor_dtype(var)
         emit(
             f"    const sg_array {names[var]} = {{PyArray_BYTES((PyArrayObject *)in_values[{i}]), {var.type.ndim}, "
@@ -354,6 +366,9 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         )
     for var in local_vars:
         n = names[var]
+        if _is_object(var):
+            emit(f"    PyObject *{n} = NULL;")
+            continue
         nd = max(var.type.ndim, 1)
         emit(f"    sg_index {n}_shape[{nd}] = {{0}}, {n}_strides[{nd}] = {{0}};")
         emit(f"    sg_array {n} = {{NULL, {var.type.ndim}, {DTYPE_CODES[_tensor_dtype(var)]}, {n}_shape, {n}_strides}};")
@@ -369,6 +384,12 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         for o, var in enumerate(node.outputs):
             n = names[var]
             mapping[_placeholder("out", o)] = n
+            if _is_object(var):
+                mapping[_placeholder("store", o)] = (
+                    f"do {{ if (!{n}) return err->code ? err->code : sg_error_set(err, SG_ERR_RUNTIME, \"no object\"); "
+                    f"PyList_SetItem(out_cells[{out_index[var]}], 0, {n}); *p_{n} = {n}; }} while (0)"
+                )
+                continue
             mapping[_placeholder("shape", o)] = f"{n}_shape"
             mapping[_placeholder("strides", o)] = f"{n}_strides"
             dtype = _tensor_dtype(var)
@@ -391,14 +412,18 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         # linearly with a function's size, and a region of many nodes made one huge one.
         ins = list(dict.fromkeys(names[v] for v in node.inputs))
         outs = [names[v] for v in node.outputs]
-        params = [f"const sg_array {n}" for n in ins if n not in outs]
-        params += [f"sg_array *p_{n}, sg_index *{n}_shape, sg_index *{n}_strides" for n in outs]
+        objects = {names[v] for v in node.inputs + node.outputs if _is_object(v)}
+        params = [f"PyObject *{n}" if n in objects else f"const sg_array {n}" for n in ins if n not in outs]
+        params += [
+            f"PyObject **p_{n}" if n in objects else f"sg_array *p_{n}, sg_index *{n}_shape, sg_index *{n}_strides"
+            for n in outs
+        ]
         fn = [
             f"SG_NOINLINE static int sg_node_{k}_{j}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, "
             f"sg_error *err, {', '.join(params)}) {{"
         ]
         fn.append("    (void)ws; (void)in_values; (void)out_cells;")
-        fn += [f"    sg_array {n} = *p_{n};" for n in outs]
+        fn += [f"    PyObject *{n} = NULL;" if n in objects else f"    sg_array {n} = *p_{n};" for n in outs]
         fn.append("    {")
         fn.append(_subst(nc.code, mapping))
         fn.append("    }")
@@ -406,8 +431,11 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         # belongs to a NumPy array (a region input, or an output of this call) they leave as
         # NumPy views of it; memory of the workspace is reused by the next call, so views of
         # it are copied into new arrays.
-        view_map = getattr(node.op, "view_map", {}) or {}
+        # An in-place output (destroy_map) is its input's memory, as a view output is.
+        view_map = {**(getattr(node.op, "destroy_map", {}) or {}), **(getattr(node.op, "view_map", {}) or {})}
         for o, var in enumerate(node.outputs):
+            if _is_object(var):
+                continue
             if o in view_map:
                 root_of[var] = root_of.get(node.inputs[view_map[o][0]])
             else:
@@ -441,11 +469,13 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
             fn.append(f"        sg_copy_array(&{n}, &src_);")
             fn.append("    }")
             fn.append("    }")
-        fn += [f"    *p_{n} = {n};" for n in outs]
+        fn += [f"    *p_{n} = {n};" for n in outs if n not in objects]
         fn.append("    return 0;")
         fn.append("}")
         node_functions.append("\n".join(fn))
-        args = [n for n in ins if n not in outs] + [f"&{n}, {n}_shape, {n}_strides" for n in outs]
+        args = [n for n in ins if n not in outs] + [
+            f"&{n}" if n in objects else f"&{n}, {n}_shape, {n}_strides" for n in outs
+        ]
         emit(f"    /* node {j}: {type(node.op).__name__} */")
         emit(f"    err->node = {j};")
         emit(f"    SG_CHECK(sg_node_{k}_{j}(ws, in_values, out_cells, err, {', '.join(args)}));")
@@ -456,8 +486,9 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     lines[region_start:region_start] = node_functions
 
     nin, nout = len(region.inputs), len(region.outputs)
-    types = ", ".join(NPY_TYPENUMS[_tensor_dtype(v)] for v in region.inputs) or "0"
-    ndims = ", ".join(str(v.type.ndim) for v in region.inputs) or "0"
+    # -1: an object input (a generator), passed through unchecked (its cell's type filtered it)
+    types = ", ".join("-1" if _is_object(v) else NPY_TYPENUMS[_tensor_dtype(v)] for v in region.inputs) or "0"
+    ndims = ", ".join("0" if _is_object(v) else str(v.type.ndim) for v in region.inputs) or "0"
     readers = ", ".join(map(str, region.input_readers)) or "0"
     emit(f"static const int sg_region_{k}_types[] = {{{types}}};")
     emit(f"static const int sg_region_{k}_ndims[] = {{{ndims}}};")
@@ -475,6 +506,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     emit("    int ok = 1;")
     emit(f"    for (int i = 0; i < {nin}; i++) {{")
     emit("        PyObject *v = PyList_GET_ITEM(PyTuple_GET_ITEM(args[1], i), 0);")
+    emit(f"        if (sg_region_{k}_types[i] < 0) {{ values[i] = v; continue; }}")
     emit(f"        if (PyArray_Check(v) && PyArray_TYPE((PyArrayObject *)v) == sg_region_{k}_types[i] && "
          f"PyArray_NDIM((PyArrayObject *)v) == sg_region_{k}_ndims[i] && PyArray_ISBEHAVED_RO((PyArrayObject *)v)) {{")
     emit("            values[i] = v;")
