@@ -202,6 +202,12 @@ PARAMS: dict[str, ConfigParam] = {
         "Let generated C split large elementwise loops and reductions over the cores (OpenMP) "
         "when the compiler supports it; functions that call BLAS never do (docs/c_backend.md).",
     ),
+    "blas": ConfigParam(
+        "auto", _choice("auto", "scipy"),
+        "Which BLAS generated C calls: 'auto' prefers the OpenBLAS NumPy uses (one thread pool "
+        "for NumPy's products and ours), 'scipy' always takes SciPy's (docs/c_backend.md). Read "
+        "when a module is loaded.",
+    ),
     "print_rewrites": ConfigParam(False, _boolean, "Log every applied rewrite with its rule's name."),
     "on_rewrite_error": ConfigParam(
         "raise", _choice("raise", "warn"), "What a rewrite rule that raises does to compilation."

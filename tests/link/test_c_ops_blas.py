@@ -323,3 +323,46 @@ def test_sizes_beyond_blas_int_are_refused():
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     assert out[0] == 3.0 and out[1].shape == (0,)
+
+
+# --------------------------------------------------------------------------- which BLAS
+
+
+_WHICH_BLAS = """
+import numpy as np, symgraph as sg, symgraph.tensor as st
+from symgraph.link.c.ops_blas import numpy_blas_addresses
+a, b, v = st.dmatrix("a"), st.fmatrix("b"), st.dvector("v")
+f = sg.function([a, b, v], [a @ a.T, b @ b, a @ v, v @ v], mode=sg.Mode(linker="c"))
+assert set(f.implementations()) == {"c"}, f.implementations()
+r = np.random.default_rng(0)
+A, B, V = r.normal(size=(70, 70)), r.normal(size=(33, 33)).astype("float32"), r.normal(size=70)
+for got, want in zip(f(A, B, V), [A @ A.T, B @ B, A @ V, V @ V]):
+    np.testing.assert_allclose(got, want, rtol=1e-4 if got.dtype == np.float32 else 1e-12)
+print(numpy_blas_addresses() is not None)
+"""
+
+
+@pytest.mark.parametrize("choice", ["auto", "scipy"])
+def test_products_on_numpy_and_on_scipy_blas(choice, tmp_path):
+    """Both BLAS sources give NumPy's products (each run in its own process: a module loads
+    its routines once). With 'auto' NumPy's own OpenBLAS is used when it is the one NumPy's
+    wheels ship (then numpy_blas_addresses finds it)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, SYMGRAPH_FLAGS=f"blas={choice}", SYMGRAPH_COMPILEDIR=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", _WHICH_BLAS], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = run.stdout.strip().splitlines()[-1]
+    if choice == "scipy":
+        assert found == "False"
+    elif any(n.startswith("libscipy_openblas64_") for n in _numpy_libs()):
+        assert found == "True"
+
+
+def _numpy_libs():
+    import os
+
+    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    return os.listdir(libs) if os.path.isdir(libs) else []

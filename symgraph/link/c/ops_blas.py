@@ -28,7 +28,39 @@ from symgraph.tensor.blas import Gemv
 from symgraph.tensor.composite import C_TYPES
 from symgraph.tensor.products import Dot, MatMul
 
-__all__ = ["matmul_support_code", "INIT_CODE"]
+__all__ = ["matmul_support_code", "INIT_CODE", "numpy_blas_addresses"]
+
+
+def numpy_blas_addresses() -> tuple[int, ...] | None:
+    """Addresses of ``dgemm, sgemm, dgemv, sgemv, ddot, sdot`` in the OpenBLAS NumPy itself
+    uses, when it is the 64-bit-integer ``scipy-openblas64`` that NumPy's wheels ship
+    (symbols ``scipy_<name>_64_``); ``None`` otherwise (the C then uses SciPy's BLAS).
+
+    ``config.blas`` = ``"scipy"`` forces SciPy's. Called once per generated module by
+    ``sg_blas_load`` (``c_backend/sg_blas.h``), which explains why NumPy's is preferred.
+    """
+    import ctypes
+    import glob
+    import os
+
+    import numpy
+
+    from symgraph.configdefaults import config
+
+    if config.blas == "scipy":
+        return None
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*")))
+    if len(found) != 1:
+        return None
+    try:
+        lib = ctypes.CDLL(found[0])  # already loaded by NumPy: the same handle
+        return tuple(
+            ctypes.cast(getattr(lib, f"scipy_{name}_64_"), ctypes.c_void_p).value
+            for name in ("dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot")
+        )
+    except (OSError, AttributeError):
+        return None
 
 _FLOATS = ("float32", "float64")
 
