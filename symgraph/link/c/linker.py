@@ -15,6 +15,7 @@ runs it, then runs the node's Python thunk on the same inputs and raises
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 from typing import Any, Callable
@@ -189,13 +190,21 @@ class CheckLinker(CVMLinker):
 
     def _wrap_region(self, thunk: Callable[[], None], region: Region, storage_map: dict) -> list:
         (node,) = region.nodes
-        # The Python thunk reads the same input cells and writes private output cells.
+        # The Python thunk reads the same input cells and writes private output cells, except
+        # for inputs the node overwrites (destroy_map): it gets copies of those taken before
+        # the C code runs, else it would apply the update a second time to C's result.
+        destroyed = sorted({i for ins in (getattr(node.op, "destroy_map", None) or {}).values() for i in ins})
         private = {v: storage_map[v] for v in node.inputs}
+        for i in destroyed:
+            private[node.inputs[i]] = [None]
         private.update({v: [None] for v in node.outputs})
         py_thunk = node.op.make_thunk(node, private, None, [])
         out_cells = [storage_map[v] for v in node.outputs]
 
         def check() -> None:
+            for i in destroyed:
+                var = node.inputs[i]
+                private[var][0] = copy.deepcopy(storage_map[var][0])
             thunk()
             py_thunk()
             for o, var in enumerate(node.outputs):
