@@ -73,31 +73,31 @@ static struct {
     float (*sdot)(sg_i64 *, float *, sg_i64 *, float *, sg_i64 *);
 } sg_blas64;
 
-static void sg_dgemm_64(char *ta, char *tb, int *m, int *n, int *k, double *alpha, double *a, int *lda, double *b,
+SG_WARM static void sg_dgemm_64(char *ta, char *tb, int *m, int *n, int *k, double *alpha, double *a, int *lda, double *b,
                         int *ldb, double *beta, double *c, int *ldc) {
     sg_i64 M = *m, N = *n, K = *k, LDA = *lda, LDB = *ldb, LDC = *ldc;
     sg_blas64.dgemm(ta, tb, &M, &N, &K, alpha, a, &LDA, b, &LDB, beta, c, &LDC);
 }
-static void sg_sgemm_64(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda, float *b,
+SG_WARM static void sg_sgemm_64(char *ta, char *tb, int *m, int *n, int *k, float *alpha, float *a, int *lda, float *b,
                         int *ldb, float *beta, float *c, int *ldc) {
     sg_i64 M = *m, N = *n, K = *k, LDA = *lda, LDB = *ldb, LDC = *ldc;
     sg_blas64.sgemm(ta, tb, &M, &N, &K, alpha, a, &LDA, b, &LDB, beta, c, &LDC);
 }
-static void sg_dgemv_64(char *t, int *m, int *n, double *alpha, double *a, int *lda, double *x, int *incx,
+SG_WARM static void sg_dgemv_64(char *t, int *m, int *n, double *alpha, double *a, int *lda, double *x, int *incx,
                         double *beta, double *y, int *incy) {
     sg_i64 M = *m, N = *n, LDA = *lda, IX = *incx, IY = *incy;
     sg_blas64.dgemv(t, &M, &N, alpha, a, &LDA, x, &IX, beta, y, &IY);
 }
-static void sg_sgemv_64(char *t, int *m, int *n, float *alpha, float *a, int *lda, float *x, int *incx, float *beta,
+SG_WARM static void sg_sgemv_64(char *t, int *m, int *n, float *alpha, float *a, int *lda, float *x, int *incx, float *beta,
                         float *y, int *incy) {
     sg_i64 M = *m, N = *n, LDA = *lda, IX = *incx, IY = *incy;
     sg_blas64.sgemv(t, &M, &N, alpha, a, &LDA, x, &IX, beta, y, &IY);
 }
-static double sg_ddot_64(int *n, double *x, int *incx, double *y, int *incy) {
+SG_WARM static double sg_ddot_64(int *n, double *x, int *incx, double *y, int *incy) {
     sg_i64 N = *n, IX = *incx, IY = *incy;
     return sg_blas64.ddot(&N, x, &IX, y, &IY);
 }
-static float sg_sdot_64(int *n, float *x, int *incx, float *y, int *incy) {
+SG_WARM static float sg_sdot_64(int *n, float *x, int *incx, float *y, int *incy) {
     sg_i64 N = *n, IX = *incx, IY = *incy;
     return sg_blas64.sdot(&N, x, &IX, y, &IY);
 }
@@ -105,7 +105,7 @@ static float sg_sdot_64(int *n, float *x, int *incx, float *y, int *incy) {
 /* Addresses of NumPy's routines from symgraph.link.c.ops_blas.numpy_blas_addresses() (a tuple
  * of six ints in the order of sg_blas64, or None). Returns 1 when all were found; never
  * leaves a Python error set. */
-static int sg_blas_load_numpy(void) {
+SG_WARM static int sg_blas_load_numpy(void) {
     PyObject *mod = PyImport_ImportModule("symgraph.link.c.ops_blas");
     PyObject *fn = mod ? PyObject_GetAttrString(mod, "numpy_blas_addresses") : NULL;
     PyObject *found = fn ? PyObject_CallNoArgs(fn) : NULL;
@@ -139,7 +139,7 @@ static int sg_blas_load_numpy(void) {
 /* Fetch the routines: NumPy's (above) when available, else scipy.linalg.cython_blas's.
  * Returns 0, or -1 with a Python exception set (ImportError when SciPy is missing,
  * KeyError/ValueError for a missing capsule). */
-static int sg_blas_load(void) {
+SG_WARM static int sg_blas_load(void) {
     static const char *const names[6] = {"dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot"};
     void *ptrs[6];
     if (sg_blas.loaded) return 0;
@@ -195,14 +195,14 @@ typedef struct {
 
 /* Leading dimension `stride / item` if it is a valid one (a positive multiple of the item
  * size, at least `minld`, within int), else 0. */
-static inline int sg_blas_ld_(sg_index stride, sg_index item, sg_index minld) {
+SG_WARM static inline int sg_blas_ld_(sg_index stride, sg_index item, sg_index minld) {
     if (stride <= 0 || stride % item) return 0;
     sg_index ld = stride / item;
     return (ld >= minld && ld <= INT_MAX) ? (int)ld : 0;
 }
 
 /* Whether matrix `a` (rows, cols >= 1) can be handed to BLAS as is; fills `op`. */
-static inline int sg_blas_mat_view(const sg_mat *a, sg_index item, sg_blas_op *op) {
+SG_WARM static inline int sg_blas_mat_view(const sg_mat *a, sg_index item, sg_blas_op *op) {
     sg_index minc = a->cols > 1 ? a->cols : 1, minr = a->rows > 1 ? a->rows : 1;
     op->data = a->data;
     if (a->cols == 1 || a->cs == item) { /* unit column stride: column-major transpose */
@@ -226,7 +226,7 @@ static inline int sg_blas_mat_view(const sg_mat *a, sg_index item, sg_blas_op *o
 
 /* Whether vector (n elements, byte stride s) can be handed to BLAS as is. A negative
  * increment makes BLAS start from the lowest address, so the base pointer moves there. */
-static inline int sg_blas_vec_view(char *data, sg_index n, sg_index s, sg_index item, sg_blas_op *op) {
+SG_WARM static inline int sg_blas_vec_view(char *data, sg_index n, sg_index s, sg_index item, sg_blas_op *op) {
     op->colmajor = 0;
     if (n <= 1) {
         op->data = data;
@@ -242,7 +242,7 @@ static inline int sg_blas_vec_view(char *data, sg_index n, sg_index s, sg_index 
 }
 
 /* rows*cols*item rounded up to 64 bytes, or SIZE_MAX if that overflows. */
-static inline size_t sg_blas_bytes_(sg_index rows, sg_index cols, sg_index item) {
+SG_WARM static inline size_t sg_blas_bytes_(sg_index rows, sg_index cols, sg_index item) {
     if (rows <= 0 || cols <= 0) return 0;
     size_t r = (size_t)rows, c = (size_t)cols, it = (size_t)item;
     if (r > (SIZE_MAX - 64) / c / it) return SIZE_MAX;
@@ -250,7 +250,7 @@ static inline size_t sg_blas_bytes_(sg_index rows, sg_index cols, sg_index item)
 }
 
 /* Copy matrix `a` into `buf` as a C-contiguous rows x cols array; return its view. */
-static inline void sg_blas_copy_(const sg_mat *a, sg_index item, char *buf, sg_blas_op *op) {
+SG_HOT static inline void sg_blas_copy_(const sg_mat *a, sg_index item, char *buf, sg_blas_op *op) {
     char *dst = buf;
     for (sg_index i = 0; i < a->rows; i++) {
         const char *src = a->data + i * a->rs;
@@ -271,7 +271,7 @@ static inline void sg_blas_copy_(const sg_mat *a, sg_index item, char *buf, sg_b
 /* The product's shape: which routine it uses. */
 enum { SG_BLAS_NONE = 0, SG_BLAS_DOT = 1, SG_BLAS_GEMV_A = 2, SG_BLAS_GEMV_B = 3, SG_BLAS_GEMM = 4 };
 
-static inline int sg_blas_kind_(const sg_mat *A, const sg_mat *B) {
+SG_WARM static inline int sg_blas_kind_(const sg_mat *A, const sg_mat *B) {
     if (A->rows == 0 || B->cols == 0 || A->cols == 0) return SG_BLAS_NONE;
     if (A->rows == 1 && B->cols == 1) return SG_BLAS_DOT;
     if (B->cols == 1) return SG_BLAS_GEMV_A; /* (m x k) @ column: gemv on A */
@@ -281,7 +281,7 @@ static inline int sg_blas_kind_(const sg_mat *A, const sg_mat *B) {
 
 /* The two operands as BLAS sees them: A as matrix or row vector, B as matrix or column
  * vector, B^T as matrix for GEMV_B. `need[0..1]` receive the copy sizes (0: no copy). */
-static inline void sg_blas_plan_(const sg_mat *A, const sg_mat *B, sg_index item, int kind,
+SG_WARM static inline void sg_blas_plan_(const sg_mat *A, const sg_mat *B, sg_index item, int kind,
                                  sg_blas_op *opa, sg_blas_op *opb, size_t *need) {
     sg_mat Bt = {B->data, B->cols, B->rows, B->cs, B->rs};
     int oka, okb;
@@ -300,14 +300,14 @@ static inline void sg_blas_plan_(const sg_mat *A, const sg_mat *B, sg_index item
 }
 
 /* Whether A @ B is a non-empty product with a size BLAS's int cannot hold (refused). */
-static inline int sg_blas_too_big(const sg_mat *A, const sg_mat *B) {
+SG_WARM static inline int sg_blas_too_big(const sg_mat *A, const sg_mat *B) {
     sg_index m = A->rows, k = A->cols, n = B->cols;
     return m > 0 && k > 0 && n > 0 && (m > INT_MAX || k > INT_MAX || n > INT_MAX);
 }
 
 /* Scratch bytes sg_blas_matmul needs for A @ B (0 when no operand is copied or the product
  * is refused as too big), or SIZE_MAX when the size would overflow. */
-static inline size_t sg_blas_matmul_scratch(const sg_mat *A, const sg_mat *B, sg_index item) {
+SG_WARM static inline size_t sg_blas_matmul_scratch(const sg_mat *A, const sg_mat *B, sg_index item) {
     sg_blas_op opa, opb;
     size_t need[2];
     int kind = sg_blas_kind_(A, B);
@@ -317,7 +317,7 @@ static inline size_t sg_blas_matmul_scratch(const sg_mat *A, const sg_mat *B, sg
     return need[0] + need[1];
 }
 
-static inline int sg_blas_check_sizes_(sg_error *err, sg_index m, sg_index k, sg_index n) {
+SG_WARM static inline int sg_blas_check_sizes_(sg_error *err, sg_index m, sg_index k, sg_index n) {
     if (m > INT_MAX || k > INT_MAX || n > INT_MAX)
         SG_FAIL_CODE(err, SG_ERR_VALUE,
                      "matrix product of sizes m=%td, k=%td, n=%td: a size above %d (BLAS int) is "
@@ -333,7 +333,7 @@ static inline int sg_blas_check_sizes_(sg_error *err, sg_index m, sg_index k, sg
  * A->cols == B->rows. `scratch` holds sg_blas_matmul_scratch(A, B, item) bytes (may be NULL
  * when that is 0). Dispatches to dot, gemv or gemm; a k == 0 product is all zeros.
  */
-static inline int sg_blas_matmul(sg_error *err, int dbl, const sg_mat *A, const sg_mat *B, char *out,
+SG_WARM static inline int sg_blas_matmul(sg_error *err, int dbl, const sg_mat *A, const sg_mat *B, char *out,
                                  sg_index ldo, char *scratch) {
     sg_index item = dbl ? 8 : 4;
     sg_index m = A->rows, k = A->cols, n = B->cols;
@@ -413,7 +413,7 @@ static inline int sg_blas_matmul(sg_error *err, int dbl, const sg_mat *A, const 
 }
 
 /* Scratch bytes sg_blas_gemv needs (the larger of its two paths), SIZE_MAX on overflow. */
-static inline size_t sg_blas_gemv_scratch(const sg_mat *A, char *x, sg_index xs, sg_index item) {
+SG_WARM static inline size_t sg_blas_gemv_scratch(const sg_mat *A, char *x, sg_index xs, sg_index item) {
     sg_mat X = {x, A->cols, 1, xs, item};
     size_t plain = sg_blas_matmul_scratch(A, &X, item), need[2] = {0, 0};
     sg_blas_op opa, opx;
@@ -429,7 +429,7 @@ static inline size_t sg_blas_gemv_scratch(const sg_mat *A, char *x, sg_index xs,
  * 0 * nan into 0; those cases (and k == 0) compute A @ x first and combine elementwise, as
  * NumPy does. `scratch`: sg_blas_gemv_scratch(A, x, xs, item) bytes.
  */
-static inline int sg_blas_gemv(sg_error *err, int dbl, double alpha, double beta, const sg_mat *A, char *x,
+SG_WARM static inline int sg_blas_gemv(sg_error *err, int dbl, double alpha, double beta, const sg_mat *A, char *x,
                                sg_index xs, char *y, sg_index ys, char *out, char *scratch) {
     sg_index item = dbl ? 8 : 4, m = A->rows, k = A->cols;
     if (m == 0) return SG_OK;

@@ -34,7 +34,9 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define SG_INLINE static inline
+#include "sg_runtime.h" /* SG_HOT (a no-op when sg_runtime.h is what included this file) */
+/* SG_HOT: the level of the elementwise kernels calling these, or gcc would not inline them */
+#define SG_INLINE SG_HOT static inline
 
 /* ------------------------------------------------------------------ integer division */
 /* Floor division and remainder with the divisor's sign (Python/NumPy). b == 0 gives 0; the

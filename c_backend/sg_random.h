@@ -21,7 +21,7 @@
 /* ------------------------------------------------------------------ generators */
 
 /* symgraph.tensor.random.<name> (a new reference), or NULL with a Python error set. */
-static PyObject *sg_rng_python_helper(const char *name) {
+SG_WARM static PyObject *sg_rng_python_helper(const char *name) {
     PyObject *module = PyImport_ImportModule("symgraph.tensor.random");
     if (!module) return NULL;
     PyObject *fn = PyObject_GetAttrString(module, name);
@@ -30,7 +30,7 @@ static PyObject *sg_rng_python_helper(const char *name) {
 }
 
 /* A copy of generator `gen` (new reference), or NULL after recording an error. */
-SG_NOINLINE static PyObject *sg_rng_copy(PyObject *gen, sg_error *err) {
+SG_WARM SG_NOINLINE static PyObject *sg_rng_copy(PyObject *gen, sg_error *err) {
     PyObject *copier = sg_rng_python_helper("copy_generator");
     PyObject *copy = copier ? PyObject_CallOneArg(copier, gen) : NULL;
     Py_XDECREF(copier);
@@ -39,7 +39,7 @@ SG_NOINLINE static PyObject *sg_rng_copy(PyObject *gen, sg_error *err) {
 }
 
 /* The bit generator state of Generator `gen` (borrowed: valid while `gen` lives). */
-SG_NOINLINE static int sg_rng_bitgen(PyObject *gen, bitgen_t **out, sg_error *err) {
+SG_WARM SG_NOINLINE static int sg_rng_bitgen(PyObject *gen, bitgen_t **out, sg_error *err) {
     PyObject *bit_generator = PyObject_GetAttrString(gen, "bit_generator");
     PyObject *capsule = bit_generator ? PyObject_GetAttrString(bit_generator, "capsule") : NULL;
     Py_XDECREF(bit_generator);
@@ -51,7 +51,7 @@ SG_NOINLINE static int sg_rng_bitgen(PyObject *gen, bitgen_t **out, sg_error *er
 
 /* ------------------------------------------------------------------ reading parameters */
 
-static inline double sg_rv_f64(const char *p, int dtype) {
+SG_WARM static inline double sg_rv_f64(const char *p, int dtype) {
     switch (dtype) {
     case SG_BOOL: return (double)*(const _Bool *)p;
     case SG_INT8: return (double)*(const int8_t *)p;
@@ -64,7 +64,7 @@ static inline double sg_rv_f64(const char *p, int dtype) {
     }
 }
 
-static inline int64_t sg_rv_i64(const char *p, int dtype) {
+SG_WARM static inline int64_t sg_rv_i64(const char *p, int dtype) {
     switch (dtype) {
     case SG_BOOL: return *(const _Bool *)p;
     case SG_INT8: return *(const int8_t *)p;
@@ -81,7 +81,7 @@ static inline int64_t sg_rv_i64(const char *p, int dtype) {
 
 /* The draws' shape (into `shape`, `nd` entries) from the size vector (NULL: unsized) and
  * the parameters' batch shapes; the checks and messages of RandomVariable._check_values. */
-SG_NOINLINE static int sg_rv_shape(const char *dist, int nd, sg_index *shape, const sg_array *size, int nparams,
+SG_WARM SG_NOINLINE static int sg_rv_shape(const char *dist, int nd, sg_index *shape, const sg_array *size, int nparams,
                                    const sg_array *params, const int *core, sg_error *err) {
     sg_index common[SG_MAXDIMS];
     int common_nd = 0;
@@ -129,7 +129,7 @@ typedef struct {
     sg_index offset[SG_RV_MAXPARAMS];
 } sg_rv_walk;
 
-static void sg_rv_walk_init(sg_rv_walk *w, int nd, const sg_index *shape, int nparams, const sg_array *params,
+SG_WARM static void sg_rv_walk_init(sg_rv_walk *w, int nd, const sg_index *shape, int nparams, const sg_array *params,
                             const int *core) {
     w->nd = nd;
     w->nparams = nparams;
@@ -147,7 +147,7 @@ static void sg_rv_walk_init(sg_rv_walk *w, int nd, const sg_index *shape, int np
     }
 }
 
-static inline void sg_rv_walk_next(sg_rv_walk *w) {
+SG_WARM static inline void sg_rv_walk_next(sg_rv_walk *w) {
     for (int d = w->nd - 1; d >= 0; d--) {
         for (int i = 0; i < w->nparams; i++) w->offset[i] += w->strides[i][d];
         if (++w->index[d] < w->shape[d]) return;
@@ -158,7 +158,7 @@ static inline void sg_rv_walk_next(sg_rv_walk *w) {
 
 /* Calls `visit(ctx, a, b)` on the elements of two arrays broadcast together (each pair once,
  * C order); stops at the first non-zero return. Used by the parameter checks. */
-static int sg_rv_pairs(const sg_array *a, const sg_array *b, int (*visit)(const char *, const char *, int, int),
+SG_WARM static int sg_rv_pairs(const sg_array *a, const sg_array *b, int (*visit)(const char *, const char *, int, int),
                        int *stop) {
     sg_array both[2] = {*a, *b};
     int zero[2] = {0, 0};
@@ -185,7 +185,7 @@ static int sg_rv_pairs(const sg_array *a, const sg_array *b, int (*visit)(const 
 }
 
 /* Calls `bad(p, dtype)` on every element of `a`; returns 1 at the first true. */
-static int sg_rv_any(const sg_array *a, int (*bad)(const char *, int)) {
+SG_WARM static int sg_rv_any(const sg_array *a, int (*bad)(const char *, int)) {
     sg_index n = sg_array_size(a);
     int zero = 0;
     sg_rv_walk w;
@@ -199,23 +199,23 @@ static int sg_rv_any(const sg_array *a, int (*bad)(const char *, int)) {
 
 /* ------------------------------------------------------------------ parameter checks */
 
-static int sg_rv_not_finite(const char *p, int t) { return !isfinite(sg_rv_f64(p, t)); }
-static int sg_rv_low_above_high(const char *l, const char *h, int tl, int th) { return !(sg_rv_f64(l, tl) <= sg_rv_f64(h, th)); }
-static int sg_rv_negative_or_nan(const char *p, int t) { return !(sg_rv_f64(p, t) >= 0); }
-static int sg_rv_outside_01(const char *p, int t) {
+SG_WARM static int sg_rv_not_finite(const char *p, int t) { return !isfinite(sg_rv_f64(p, t)); }
+SG_WARM static int sg_rv_low_above_high(const char *l, const char *h, int tl, int th) { return !(sg_rv_f64(l, tl) <= sg_rv_f64(h, th)); }
+SG_WARM static int sg_rv_negative_or_nan(const char *p, int t) { return !(sg_rv_f64(p, t) >= 0); }
+SG_WARM static int sg_rv_outside_01(const char *p, int t) {
     double v = sg_rv_f64(p, t);
     return !(v >= 0 && v <= 1);
 }
-static int sg_rv_nan_or_inf(const char *p, int t) {
+SG_WARM static int sg_rv_nan_or_inf(const char *p, int t) {
     double v = sg_rv_f64(p, t);
     return isnan(v) || v == INFINITY;
 }
-static int sg_rv_low_not_below_high(const char *l, const char *h, int tl, int th) { return !(sg_rv_i64(l, tl) < sg_rv_i64(h, th)); }
+SG_WARM static int sg_rv_low_not_below_high(const char *l, const char *h, int tl, int th) { return !(sg_rv_i64(l, tl) < sg_rv_i64(h, th)); }
 
 #define SG_RV_INVALID(dist, why) return sg_error_set(err, SG_ERR_VALUE, "%s: invalid parameter values: %s", dist, why)
 
 /* The checks of symgraph.tensor.random's _check_<dist> functions, same messages. */
-SG_NOINLINE static int sg_rv_check(const char *dist, const sg_array *params, int out_dtype, sg_error *err) {
+SG_WARM SG_NOINLINE static int sg_rv_check(const char *dist, const sg_array *params, int out_dtype, sg_error *err) {
     int stop = 0;
     if (!strcmp(dist, "uniform")) {
         if (sg_rv_any(&params[0], sg_rv_not_finite) || sg_rv_any(&params[1], sg_rv_not_finite))
@@ -290,14 +290,14 @@ SG_NOINLINE static int sg_rv_check(const char *dist, const sg_array *params, int
 
 /* ------------------------------------------------------------------ draws */
 
-static inline void sg_rv_store_f(char *p, int dtype, double v) {
+SG_WARM static inline void sg_rv_store_f(char *p, int dtype, double v) {
     if (dtype == SG_FLOAT32) *(float *)p = (float)v;
     else *(double *)p = v;
 }
 
 /* uniform, normal, bernoulli: one draw per element, in C order, from the parameters at that
  * element (NumPy's scalar and broadcast paths draw alike for these). `out` is contiguous. */
-SG_NOINLINE static int sg_rv_draw_elementwise(const char *dist, bitgen_t *bg, const sg_array *params, int nparams,
+SG_WARM SG_NOINLINE static int sg_rv_draw_elementwise(const char *dist, bitgen_t *bg, const sg_array *params, int nparams,
                                               sg_array *out, sg_error *err) {
     static const int zero[SG_RV_MAXPARAMS] = {0};
     sg_index n = sg_array_size(out);
@@ -329,7 +329,7 @@ SG_NOINLINE static int sg_rv_draw_elementwise(const char *dist, bitgen_t *bg, co
     return 0;
 }
 
-static uint64_t sg_rv_mask(uint64_t max) {
+SG_WARM static uint64_t sg_rv_mask(uint64_t max) {
     uint64_t mask = max;
     mask |= mask >> 1;
     mask |= mask >> 2;
@@ -343,7 +343,7 @@ static uint64_t sg_rv_mask(uint64_t max) {
 /* Generator.integers(low, high, size, dtype): NumPy takes a "scalar" path (one fill call)
  * when both bounds are 0-d, or 1-element vectors with a size given, and otherwise draws
  * element by element (sharing a 32-bit buffer for types narrower than 64 bits). */
-SG_NOINLINE static int sg_rv_draw_integers(bitgen_t *bg, const sg_array *params, int sized, sg_array *out, sg_error *err) {
+SG_WARM SG_NOINLINE static int sg_rv_draw_integers(bitgen_t *bg, const sg_array *params, int sized, sg_array *out, sg_error *err) {
     static const int zero[2] = {0, 0};
     sg_index n = sg_array_size(out);
     int scalar = 1;
@@ -400,7 +400,7 @@ SG_NOINLINE static int sg_rv_draw_integers(bitgen_t *bg, const sg_array *params,
 /* categorical: one uniform per draw (C order), then the inverse CDF of the (broadcast) row of
  * `p` as the Python implementation computes it: float64 running sums divided by their total,
  * counting the entries at or below the uniform. */
-SG_NOINLINE static int sg_rv_draw_categorical(bitgen_t *bg, const sg_array *p, sg_array *out, sg_error *err) {
+SG_WARM SG_NOINLINE static int sg_rv_draw_categorical(bitgen_t *bg, const sg_array *p, sg_array *out, sg_error *err) {
     static const int one[1] = {1};
     sg_index n = sg_array_size(out), k = p->shape[p->ndim - 1], step = p->strides[p->ndim - 1];
     sg_rv_walk w;
@@ -427,7 +427,7 @@ SG_NOINLINE static int sg_rv_draw_categorical(bitgen_t *bg, const sg_array *p, s
 
 /* categorical_logits: the probabilities come from symgraph.tensor.random._softmax (NumPy's
  * exp, so they are bit for bit the Python implementation's), then as categorical. */
-SG_NOINLINE static int sg_rv_draw_categorical_logits(bitgen_t *bg, const sg_array *logits, int typenum, sg_array *out,
+SG_WARM SG_NOINLINE static int sg_rv_draw_categorical_logits(bitgen_t *bg, const sg_array *logits, int typenum, sg_array *out,
                                                      sg_error *err) {
     PyObject *view = PyArray_New(&PyArray_Type, logits->ndim, (npy_intp *)logits->shape, typenum,
                                  (npy_intp *)logits->strides, logits->data, 0, 0, NULL);

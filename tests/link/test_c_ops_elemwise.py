@@ -346,6 +346,34 @@ def test_three_dims_and_broadcast_in_middle():
         _assert_same(f(xv, mv), g(xv, mv), 1e-12)
 
 
+def test_loops_are_shared_kernels_and_strided_runs_take_the_fast_kernel():
+    """The element loops are module-level SG_HOT / SG_WARM kernels (the module itself is
+    compiled at -O0 for compile time), shared by equal nodes; a strided array whose inner
+    runs are contiguous (a column slice) goes through the contiguous kernel, and mixed
+    runs (a reversed or broadcast input) through the strided loop, all with Python's values."""
+    x, y, z = st.dmatrix("x"), st.dmatrix("y"), st.dmatrix("z")
+    outs = [st.exp(x) * y + st.tanh(x), st.exp(z) * y + st.tanh(z)]  # two equal fused nodes
+    f = sg.function([x, y, z], outs, mode=C_MODE)
+    g = sg.function([x, y, z], outs, mode=PY_MODE)
+    assert set(f.implementations()) == {"c"}
+    source = f.maker.linker.source
+    hot = [line for line in source.splitlines() if line.startswith("SG_HOT static void sg_ew_")]
+    warm = [line for line in source.splitlines() if line.startswith("SG_WARM static void sg_ews_")]
+    assert len(hot) == 1 and len(warm) == 1, "equal nodes must share one kernel pair"
+    assert "-O0" in build.DEFAULT_FLAGS
+    rng = np.random.default_rng(7)
+    big = rng.standard_normal((6, 40))
+    for X, Y in (
+        (big[:, 3:30], big[:, 5:32]),  # contiguous inner runs, strided rows
+        (big[:, ::-3], big[:, ::3]),  # strided runs
+        (big[::2, :7][::-1], big[:3, 10:17]),  # reversed rows, contiguous runs
+        (np.zeros((0, 5)), np.zeros((0, 5))),
+    ):
+        Z = X[::-1].copy()
+        for a, b in zip(f(X, Y, Z), g(X, Y, Z)):
+            _assert_same(a, b, 1e-12)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -451,3 +479,13 @@ def test_compile_error_reports_compiler_output(tmp_path):
     with pytest.raises(build.CompileError, match="sg_broken"):
         build.compile_c("int sg_broken(void) { return undeclared_name; }\n", "int sg_broken(void);", directory=tmp_path)
     assert not list(tmp_path.glob("*.so"))
+
+
+def test_multiply_add_rounds_twice_like_numpy():
+    """No fused multiply-add contraction (-ffp-contract=off): a*b + c is bit for bit NumPy's."""
+    a, b, c = st.dvector("a"), st.dvector("b"), st.dvector("c")
+    f = sg.function([a, b, c], a * b + c, mode=sg.Mode(linker="c"))
+    assert f.implementations() == ["c"]
+    r = np.random.default_rng(0)
+    x, y, z = r.normal(size=(3, 20_000))
+    np.testing.assert_array_equal(f(x, y, z), x * y + z)

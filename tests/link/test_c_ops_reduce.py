@@ -299,3 +299,21 @@ def test_rows_split_over_threads_with_openmp():
     a = _values(rng, (600, 300), "float64")
     _same(f_c, f_py, a, rng.standard_normal(600))
     _same(f_c, f_py, np.ascontiguousarray(a[:, :1]), rng.standard_normal(600))
+
+
+def test_loops_are_shared_kernels():
+    """Reduction loops are module-level kernels (rows: SG_HOT; strided: SG_WARM; argmax:
+    SG_HOT), so the module can be compiled at -O0: equal reductions share them, and every
+    path still gives Python's values."""
+    x, y = st.dmatrix("x"), st.dmatrix("y")
+    outs = [st.logsumexp(x, axis=1), st.logsumexp(y, axis=1), st.sum(x, axis=0), st.argmax(y, axis=0)]
+    f_c, f_py = _compile([x, y], outs)
+    source = f_c.maker.linker.source
+    lines = source.splitlines()
+    assert sum(line.startswith("SG_HOT static void sg_redr_") for line in lines) == 1  # shared by both lse
+    assert sum(line.startswith("SG_WARM static int sg_redg_") for line in lines) == 2  # lse, sum
+    assert sum(line.startswith("SG_HOT static int sg_argmax_") for line in lines) == 1
+    rng = np.random.default_rng(12)
+    a = _values(rng, (30, 50), "float64")
+    for u, v in ((a, a[::-1]), (a[:, ::2], a.T[:30, :25]), (a[:, 5:40], a[:, 3:38])):
+        _same(f_c, f_py, u, v)

@@ -46,15 +46,23 @@ __all__ = [
     "toolchain_problem",
 ]
 
-#: Flags for generated code. ``-fno-math-errno`` lets gcc inline/vectorise math calls (they
-#: no longer have the errno side effect); ``-fwrapv`` gives signed integer overflow NumPy's
-#: wrap-around meaning instead of undefined behaviour. No ``-ffast-math``: NaN and inf must
-#: behave as in NumPy.
+#: Flags for generated code. ``-O0``: most of a generated module is bookkeeping run once per
+#: call, and gcc's time grows steeply with the level (W4's module: 1.2 s at -O3, 0.22 s at
+#: -O0); the loops over elements opt back in per function with ``SG_HOT`` (-O3) and
+#: ``SG_WARM`` (-Og) from ``sg_runtime.h``, so code that touches every element is compiled
+#: as before. ``-fno-math-errno`` lets gcc inline/vectorise math calls (they no longer have
+#: the errno side effect); ``-fwrapv`` gives signed integer overflow NumPy's wrap-around
+#: meaning instead of undefined behaviour. No ``-ffast-math``: NaN and inf must behave as in
+#: NumPy. ``-ffp-contract=off``: ``a*b + c`` is rounded twice, as NumPy does, instead of
+#: becoming one fused multiply-add (gcc's default for GNU C with ``-march=native``).
+#: ``-pipe``: no temporary files between the compiler's stages.
 DEFAULT_FLAGS: tuple[str, ...] = (
-    "-O3",
+    "-O0",
+    "-pipe",
     "-march=native",
     "-fno-math-errno",
     "-fwrapv",
+    "-ffp-contract=off",
     "-std=gnu11",
     "-shared",
     "-fPIC",

@@ -73,14 +73,14 @@ _COMMON_SUPPORT = r"""
 #ifndef SG_OPS_BLAS_SUPPORT
 #define SG_OPS_BLAS_SUPPORT 1
 /* Fail with SG_ERR_SHAPE: "<op>: shapes <a> and <b> <what>", worded as the Python perform's. */
-static int sg_blas_shape_error(sg_error *err, const char *op, const char *what, const sg_array *a, const sg_array *b) {
+SG_WARM static int sg_blas_shape_error(sg_error *err, const char *op, const char *what, const sg_array *a, const sg_array *b) {
     char sa[256], sb[256];
     sg_format_shape(sa, sizeof sa, a->ndim, a->shape);
     sg_format_shape(sb, sizeof sb, b->ndim, b->shape);
     return sg_error_set(err, SG_ERR_SHAPE, "%s: shapes %s and %s %s", op, sa, sb, what);
 }
 /* Add two scratch sizes (SIZE_MAX stays SIZE_MAX: overflow). */
-static size_t sg_blas_add_bytes(size_t a, size_t b) {
+SG_WARM static size_t sg_blas_add_bytes(size_t a, size_t b) {
     return (a == SIZE_MAX || b == SIZE_MAX || a > SIZE_MAX - b) ? SIZE_MAX : a + b;
 }
 #endif
@@ -98,7 +98,7 @@ def _convert_fn(src: str, dst: str) -> str:
 #ifndef SG_BLAS_CONVERT_{src}_{dst}
 #define SG_BLAS_CONVERT_{src}_{dst} 1
 /* `a` ({src}) cast to {dst} into `buf` as a C-contiguous rows x cols array (NumPy's astype). */
-static sg_mat sg_blas_convert_{src}_{dst}(const sg_mat *a, char *buf) {{
+SG_HOT static sg_mat sg_blas_convert_{src}_{dst}(const sg_mat *a, char *buf) {{
     {td} *o = ({td} *)buf;
     for (sg_index i = 0; i < a->rows; i++) {{
         const char *p = a->data + i * a->rs;
@@ -132,14 +132,14 @@ def matmul_support_code(da: str, db: str, do: str) -> str:
         parts.append(f"""
 #ifndef SG_MM_{da}_{db}_{do}
 #define SG_MM_{da}_{db}_{do} 1
-static size_t {name}_scratch(const sg_mat *A, const sg_mat *B) {{
+SG_WARM static size_t {name}_scratch(const sg_mat *A, const sg_mat *B) {{
     if (sg_blas_too_big(A, B)) return 0; /* refused by {name} before any copy */
     {plan_a}
     {plan_b}
     size_t t = sg_blas_add_bytes({ca}, {cb});
     return sg_blas_add_bytes(t, sg_blas_matmul_scratch(&A2, &B2, {item}));
 }}
-static int {name}(sg_error *err, const sg_mat *A, const sg_mat *B, char *out, char *scratch) {{
+SG_WARM static int {name}(sg_error *err, const sg_mat *A, const sg_mat *B, char *out, char *scratch) {{
     if (sg_blas_too_big(A, B)) return sg_blas_check_sizes_(err, A->rows, A->cols, B->cols);
     size_t ca = {ca}, cb = {cb};
     sg_mat A2 = *A, B2 = *B;
@@ -162,8 +162,8 @@ static int {name}(sg_error *err, const sg_mat *A, const sg_mat *B, char *out, ch
     return f"""
 #ifndef SG_MM_{da}_{db}_{do}
 #define SG_MM_{da}_{db}_{do} 1
-static size_t {name}_scratch(const sg_mat *A, const sg_mat *B) {{ (void)A; (void)B; return 0; }}
-static int {name}(sg_error *err, const sg_mat *A, const sg_mat *B, char *out, char *scratch) {{
+SG_WARM static size_t {name}_scratch(const sg_mat *A, const sg_mat *B) {{ (void)A; (void)B; return 0; }}
+SG_HOT static int {name}(sg_error *err, const sg_mat *A, const sg_mat *B, char *out, char *scratch) {{
     {to} *o = ({to} *)out;
     (void)err; (void)scratch;
     for (sg_index i = 0; i < A->rows; i++)

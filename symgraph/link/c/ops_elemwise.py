@@ -12,9 +12,14 @@ Around it this module writes the loop:
    the compiler supports it (``SG_OPENMP`` is defined by the build);
 3. otherwise the runtime's strided iterator, with stride 0 on broadcast dimensions: any
    strides, transposed, negative-stride, broadcast and empty arrays.
+
+Both loops are module-level kernel functions (see :func:`_kernels`) marked ``SG_HOT`` /
+``SG_WARM``, so that the rest of the module can be compiled cheaply.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from symgraph.link.c.c_ops import CImpl, register_c_impl
 from symgraph.link.c.elemwise_codegen import _simd_declarations, scalar_body
@@ -37,18 +42,67 @@ def _body(node):
     return statements, result
 
 
+def _kernels(node) -> tuple[str, str, str]:
+    """``(support code, contiguous kernel name, strided kernel name)`` of ``node``'s loops.
+
+    The loops that touch every element live in two module-level functions, named after a
+    hash of their text (so equal nodes of a graph share them):
+
+    - ``<c>(lo, hi, p0, ..., po)``: the flat loop over C-contiguous ``restrict`` pointers,
+      ``SG_HOT`` (vectorised, SIMD math);
+    - ``<s>(n, q0, s0, ..., qo, so)``: one inner run of the strided iterator (byte
+      strides); ``SG_WARM``, and it hands unit-stride runs to the contiguous kernel.
+
+    Keeping them out of the node function lets the module be compiled at a low level
+    (compile time) while these loops keep their optimisation.
+    """
+    statements, result = _body(node)
+    nin = len(node.inputs)
+    in_c = [C_TYPES[v.type.dtype] for v in node.inputs]
+    out_c = C_TYPES[node.outputs[0].type.dtype]
+    body = " ".join(statements)
+
+    def element(loads: list[str], store: str) -> str:
+        reads = "".join(f"const {in_c[k]} e{k} = {loads[k]}; " for k in range(nin))
+        return f"{{ {reads}{body} {store} = {result}; }}"
+
+    cparams = ", ".join([f"const {in_c[k]} *restrict p{k}_" for k in range(nin)] + [f"{out_c} *restrict po_"])
+    contig = [
+        f"SG_HOT static void @C@(sg_index lo_, sg_index hi_, {cparams}) {{",
+        "    for (sg_index i_ = lo_; i_ < hi_; i_++) " + element([f"p{k}_[i_]" for k in range(nin)], "po_[i_]"),
+        "}",
+    ]
+    sparams = ", ".join([f"const char *q{k}_, sg_index s{k}_" for k in range(nin)] + ["char *qo_, sg_index so_"])
+    unit = " && ".join([f"s{k}_ == (sg_index)sizeof({in_c[k]})" for k in range(nin)] + [f"so_ == (sg_index)sizeof({out_c})"])
+    to_contig = ", ".join([f"(const {in_c[k]} *)q{k}_" for k in range(nin)] + [f"({out_c} *)qo_"])
+    loads = [f"*(const {in_c[k]} *)(q{k}_ + j_ * s{k}_)" for k in range(nin)]
+    strided = [
+        f"SG_WARM static void @S@(sg_index n_, {sparams}) {{",
+        f"    if ({unit}) {{ @C@(0, n_, {to_contig}); return; }}",
+        "    for (sg_index j_ = 0; j_ < n_; j_++) " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"),
+        "}",
+    ]
+    text = "\n".join(contig + strided)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+    cname, sname = f"sg_ew_{digest}", f"sg_ews_{digest}"
+    text = text.replace("@C@", cname).replace("@S@", sname)
+    decls = _simd_declarations("\n".join(statements + [result]))
+    return "\n".join([*decls, text]), cname, sname
+
+
 @register_c_impl(Elemwise)
 class ElemwiseC(CImpl):
     """C for single-output ``Elemwise`` nodes of the dtypes the scalar generator covers."""
 
     def c_support_code(self, node) -> str:
-        statements, result = _body(node)
-        return "\n".join(_simd_declarations("\n".join(statements + [result])))
+        if node.outputs[0].type.ndim == 0:
+            statements, result = _body(node)
+            return "\n".join(_simd_declarations("\n".join(statements + [result])))
+        return _kernels(node)[0]
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         if len(node.outputs) != 1:
             raise NotImplementedError("C elemwise: one output only")
-        statements, result = _body(node)
         nin = len(inputs)
         out = outputs[0]
         nd = node.outputs[0].type.ndim
@@ -56,19 +110,15 @@ class ElemwiseC(CImpl):
         out_c = C_TYPES[node.outputs[0].type.dtype]
         err = sub["err"]
         shape = sub["shape"][0]
-
-        def element(loads: list[str], store: str) -> str:
-            reads = "".join(f"const {in_c[k]} e{k} = {loads[k]}; " for k in range(nin))
-            body = " ".join(statements)
-            return f"{{ {reads}{body} {store} = {result}; }}"
-
         lines = []
         emit = lines.append
         if nd == 0:
+            statements, result = _body(node)
             emit(sub["alloc"][0])
-            loads = [f"*(const {in_c[k]} *){inputs[k]}.data" for k in range(nin)]
-            emit(element(loads, f"*({out_c} *){out}.data"))
+            reads = "".join(f"const {in_c[k]} e{k} = *(const {in_c[k]} *){inputs[k]}.data; " for k in range(nin))
+            emit(f"{{ {reads}{' '.join(statements)} *({out_c} *){out}.data = {result}; }}")
             return "\n".join(lines)
+        _, kernel, strided = _kernels(node)
         flags = ", ".join("1" if s == 1 else "0" for v in node.inputs for s in v.type.shape)
         emit(f"const sg_array *ins_[{nin}] = {{{', '.join('&' + i for i in inputs)}}};")
         emit(f"static const unsigned char bc_[{nin * nd}] = {{{flags}}};")
@@ -84,23 +134,19 @@ class ElemwiseC(CImpl):
                 if s == 1:
                     conds.append(f"{shape}[{d}] == 1")
         emit(f"  if ({' && '.join(conds)}) {{")
-        for k in range(nin):
-            emit(f"    const {in_c[k]} *restrict p{k}_ = (const {in_c[k]} *){inputs[k]}.data;")
-        emit(f"    {out_c} *restrict po_ = ({out_c} *){out}.data;")
-        loop = "for (sg_index i_ = lo_; i_ < hi_; i_++) " + element([f"p{k}_[i_]" for k in range(nin)], "po_[i_]")
-        # Each thread runs the same vectorised loop on its own slice (an `omp for` on the
+        ptrs = ", ".join([f"(const {in_c[k]} *){inputs[k]}.data" for k in range(nin)] + [f"({out_c} *){out}.data"])
+        # Each thread runs the same vectorised kernel on its own slice (an `omp for` on the
         # loop itself stopped gcc from using the SIMD math variants).
         emit("#ifdef SG_OPENMP")
         emit(f"    if (n_ > {PARALLEL_THRESHOLD} && sg_parallel_ok) {{")
         emit("      #pragma omp parallel")
         emit("      {")
         emit("        const sg_index nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();")
-        emit("        const sg_index lo_ = n_ * t_ / nt_, hi_ = n_ * (t_ + 1) / nt_;")
-        emit("        " + loop)
+        emit(f"        {kernel}(n_ * t_ / nt_, n_ * (t_ + 1) / nt_, {ptrs});")
         emit("      }")
         emit("    } else")
         emit("#endif")
-        emit("    { const sg_index lo_ = 0, hi_ = n_; " + loop + " }")
+        emit(f"    {kernel}(0, n_, {ptrs});")
         emit("  } else {")
         for k, v in enumerate(node.inputs):
             strides = ", ".join("0" if s == 1 else f"{inputs[k]}.strides[{d}]" for d, s in enumerate(v.type.shape))
@@ -109,14 +155,8 @@ class ElemwiseC(CImpl):
         emit(f"    const sg_index *sts_[{nin + 1}] = {{{', '.join(f'st{k}_' for k in range(nin))}, {out}.strides}};")
         emit("    sg_iter it_;")
         emit(f"    SG_CHECK(sg_iter_init(&it_, {err}, {nin + 1}, base_, sts_, {nd}, {shape}));")
-        emit("    do {")
-        for k in range(nin):
-            emit(f"      const char *q{k}_ = it_.ptrs[{k}]; const sg_index s{k}_ = it_.inner_strides[{k}];")
-        emit(f"      char *qo_ = it_.ptrs[{nin}]; const sg_index so_ = it_.inner_strides[{nin}];")
-        emit("      for (sg_index j_ = 0; j_ < it_.inner_size; j_++)")
-        loads = [f"*(const {in_c[k]} *)(q{k}_ + j_ * s{k}_)" for k in range(nin)]
-        emit("        " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"))
-        emit("    } while (sg_iter_next(&it_));")
+        args = ", ".join(f"it_.ptrs[{k}], it_.inner_strides[{k}]" for k in range(nin + 1))
+        emit(f"    do {strided}(it_.inner_size, {args}); while (sg_iter_next(&it_));")
         emit("  }")
         emit("}")
         return "\n".join(lines)

@@ -401,7 +401,7 @@ SUPPORT_CODE = SHAPE_SUPPORT_CODE + r"""
 #define SG_OPS_INDEXING_SUPPORT 1
 /* Walk a boolean mask in C order: returns the number of True entries; when `offsets` is
  * given, also stores for each True entry the byte offset sum(coord[d] * strides[d]). */
-static sg_index sg_idx_mask_walk(const sg_array *m, const sg_index *strides, sg_index *offsets) {
+SG_WARM static sg_index sg_idx_mask_walk(const sg_array *m, const sg_index *strides, sg_index *offsets) {
     sg_index total = sg_array_size(m), count = 0, coord[SG_MAXDIMS] = {0};
     if (total <= 0) return 0;
     const char *p = m->data;
@@ -426,7 +426,7 @@ static sg_index sg_idx_mask_walk(const sg_array *m, const sg_index *strides, sg_
 }
 
 /* Product of `n` sizes (>= 0): 0 if any is 0, -1 if it overflows. */
-static sg_index sg_idx_product(int n, const sg_index *sizes) {
+SG_WARM static sg_index sg_idx_product(int n, const sg_index *sizes) {
     sg_index total = 1;
     int overflow = 0;
     for (int d = 0; d < n; d++) {
@@ -439,7 +439,7 @@ static sg_index sg_idx_product(int n, const sg_index *sizes) {
 
 /* Whether two distinct elements of `a` may share memory (a broadcast dimension): writing
  * in place into such an array is not what a fresh copy gives. */
-static int sg_idx_self_overlapping(const sg_array *a) {
+SG_WARM static int sg_idx_self_overlapping(const sg_array *a) {
     for (int d = 0; d < a->ndim; d++)
         if (a->shape[d] > 1 && a->strides[d] == 0) return 1;
     return 0;

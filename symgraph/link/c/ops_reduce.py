@@ -29,12 +29,19 @@ the exact NaN-propagating comparison (rare, and exact for the infinities too).
 ``log(sum(exp(x - m))) + m``, in the output dtype (two sweeps over a row in the rows path;
 four passes with a workspace buffer for the sums otherwise).
 
+The loops are module-level kernels (:func:`_reduction_kernels`, named after a hash of their
+text so equal reductions share them): the rows path is ``SG_HOT`` (-O3, vectorised), the
+general path ``SG_WARM`` (-Og); the node function, compiled at the module's -O0, only checks
+shapes, allocates and dispatches. ``Argmax``'s loop is an ``SG_HOT`` kernel too.
+
 Sums accumulate in the output dtype (as NumPy) but in a different order than NumPy's
 pairwise summation: float results agree to rounding, integers exactly (wrapping, the build
 uses ``-fwrapv``).
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -232,7 +239,33 @@ def _run_accumulate(names: _Names, target: str, tstride: str, n: str, ins: list,
     return out
 
 
-def _general_loop(names, err, nd, shape, target, tstrides, ins, kind, dtype, value) -> list[str]:
+def _hot_helper(helpers: list, what: str, ins: list, which: int, kind: str, dtype: str, value) -> str:
+    """Append to ``helpers`` an ``SG_HOT`` function for one typed run of the general path and
+    return its name. ``what`` is ``"reduce"`` (``acc f(n, p0, ...)``: the reduction of a run,
+    inputs contiguous or broadcast per ``ins[k][3 + which]``) or ``"accumulate"``
+    (``void f(n, t, p0, ...)``: ``t[i] = update(t[i], value)`` over a contiguous run)."""
+    acc_c = C_TYPES[dtype]
+    names = _Names("h_")
+    params = ", ".join(f"const char *p{k}" for k in range(len(ins)))
+    fast = [("scalar" if scal[which] else "contig", f"p{k}", None, ctype) for k, (_, _, ctype, *scal) in enumerate(ins)]
+    if what == "reduce":
+        lines = [f"SG_HOT static {acc_c} @F@(sg_index n_, {params}) {{"]
+        lines += _run_reduce(names, "res_", "n_", fast, kind, dtype, value)
+        lines.append("return res_;")
+    else:
+        lines = [f"SG_HOT static void @F@(sg_index n_, char *t_, {params}) {{"]
+        lines += _run_accumulate(names, "t_", None, "n_", fast, kind, dtype, value)
+    lines.append("}")
+    text = "\n".join(lines)
+    name = ("sg_redrun_" if what == "reduce" else "sg_redacc_") + hashlib.sha1(text.encode()).hexdigest()[:16]
+    # Guarded: another reduction's support code may define the same helper.
+    text = f"#ifndef SG_DEF_{name}\n#define SG_DEF_{name}\n" + text.replace("@F@", name) + "\n#endif"
+    if text not in helpers:
+        helpers.append(text)
+    return name
+
+
+def _general_loop(names, err, nd, shape, target, tstrides, ins, kind, dtype, value, helpers: list | None) -> list[str]:
     """The strided-iterator loop over the full shape ``shape`` (``nd`` dims).
 
     ``target`` is the accumulator array's data pointer and ``tstrides`` its strides over the
@@ -240,6 +273,12 @@ def _general_loop(names, err, nd, shape, target, tstrides, ins, kind, dtype, val
     scalar_in_accumulate_run)``: the last two say how input k is expected to look along a run
     on the last axis (broadcast: stride 0, else contiguous); the run's actual strides are
     checked before taking the typed fast loops, so any layout is correct.
+
+    The two typed fast loops (a contiguous run along a reduced axis; a run along a kept axis,
+    ``out[i] += v[i]``, the layout of reductions over leading axes) are ``SG_HOT`` functions
+    appended to ``helpers`` when it is a list: when this loop is the node's main path (no rows
+    kernel). With ``helpers=None`` (the node has a rows kernel, so this loop only sees unusual
+    layouts) they are written inline, compiled with the ``SG_WARM`` kernel around them.
     """
     acc_c = C_TYPES[dtype]
     narr = len(ins) + 1
@@ -269,14 +308,21 @@ def _general_loop(names, err, nd, shape, target, tstrides, ins, kind, dtype, val
     r = names("r")
     out.append(f"  if ({it}ts == 0) {{")
     out.append(f"    if ({n} > 1 && {cond(0)}) {{")
-    out += _run_reduce(names, r, n, fast_ins(0), kind, dtype, value)
+    ptrs = ", ".join(f"{it}.ptrs[{k + 1}]" for k in range(len(ins)))
+    if helpers is None:
+        out += _run_reduce(names, r, n, fast_ins(0), kind, dtype, value)
+    else:
+        out.append(f"      const {acc_c} {r} = {_hot_helper(helpers, 'reduce', ins, 0, kind, dtype, value)}({n}, {ptrs});")
     out.append(f"      {_update(kind, dtype, f'*({acc_c} *){it}t', r)}")
     out.append("    } else {")
     out += _run_reduce(names, r, n, strided_ins(), kind, dtype, value)
     out.append(f"      {_update(kind, dtype, f'*({acc_c} *){it}t', r)}")
     out.append("    }")
     out.append(f"  }} else if ({it}ts == (sg_index)sizeof({acc_c}) && {cond(1)}) {{")
-    out += _run_accumulate(names, f"{it}t", None, n, fast_ins(1), kind, dtype, value)
+    if helpers is None:
+        out += _run_accumulate(names, f"{it}t", None, n, fast_ins(1), kind, dtype, value)
+    else:
+        out.append(f"    {_hot_helper(helpers, 'accumulate', ins, 1, kind, dtype, value)}({n}, {it}t, {ptrs});")
     out.append("  } else {")
     out += _run_accumulate(names, f"{it}t", f"{it}ts", n, strided_ins(), kind, dtype, value)
     out.append("  }")
@@ -330,17 +376,120 @@ class _Plan:
         return classes
 
 
+def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
+    """``(support code, rows kernel name or None, general kernel name)`` of a reduction.
+
+    The loops live in module-level functions named after a hash of their text (equal
+    reductions of a graph share them), so the node's own function stays small and the
+    module can be compiled at a low level:
+
+    - rows kernel, ``SG_HOT``: ``(rows, cols, a0.data, ..., out)`` reduces each
+      contiguous row (the rows path of the module docstring; OpenMP over rows);
+    - general kernel, ``SG_WARM``: ``(err, ws, slot, full shape, a0, ..., out)`` the
+      strided-iterator path, for any layout.
+    """
+    kind, dtype, nd, axes, kept = plan.kind, plan.acc_dtype, plan.nd, plan.axes, plan.kept
+    acc_c = C_TYPES[dtype]
+    nin = len(plan.in_dtypes)
+    in_c = [C_TYPES[d] for d in plan.in_dtypes]
+    inputs = [f"a{k}" for k in range(nin)]
+    fn_exp, fn_log = _math(dtype, "exp"), _math(dtype, "log")
+    lse = kind == "logsumexp"
+    names = _Names("r_")
+    parts = []
+
+    classes = plan.row_classes()
+    if classes is not None:
+        params = ", ".join(f"const char *{i}" for i in inputs)
+        lines = [f"SG_HOT static void @R@(sg_index rows_, sg_index cols_, {params}, {acc_c} *o_) {{"]
+        emit = lines.append
+        emit("#ifdef SG_OPENMP")
+        emit(f"  #pragma omp parallel for schedule(static) if (sg_parallel_ok && rows_ > 1 && rows_ * cols_ > {PARALLEL_THRESHOLD})")
+        emit("#endif")
+        r = names("row")
+        emit(f"  for (sg_index {r} = 0; {r} < rows_; {r}++) {{")
+
+        def row_ins():
+            return [("contig", f"{inputs[k]} + {r} * cols_ * (sg_index)sizeof({in_c[k]})", None, in_c[k])
+                    if c == "full" else ("scalar", f"{inputs[k]} + {r} * (sg_index)sizeof({in_c[k]})", None, in_c[k])
+                    for k, c in enumerate(classes)]
+
+        res = names("res")
+        if lse:
+            m = names("m")
+            lines.extend(_run_reduce(names, m, "cols_", row_ins(), "max", dtype, plan.value))
+            emit(f"    if (!isfinite({m})) {m} = 0;")
+            shifted = lambda loads: ([], f"{fn_exp}(({acc_c})({loads[0]}) - {m})")  # noqa: E731
+            lines.extend(_run_reduce(names, res, "cols_", row_ins(), "sum", dtype, shifted))
+            emit(f"    o_[{r}] = {fn_log}({res}) + {m};")
+        else:
+            lines.extend(_run_reduce(names, res, "cols_", row_ins(), kind, dtype, plan.value))
+            emit(f"    o_[{r}] = {res};")
+        emit("  }")
+        emit("}")
+        parts.append("\n".join(lines))
+
+    # ---- general path: accumulate into the output through the strided iterator
+    # HOT run helpers only where this path is the main one: they cost compile time.
+    helpers: list[str] | None = [] if classes is None else None
+    params = ", ".join(f"const sg_array {i}" for i in inputs)
+    lines = [f"SG_WARM static int @G@(sg_error *err, sg_ws *ws, int slot_, const sg_index *full_, {params}, sg_array out_) {{"]
+    emit = lines.append
+    emit("    (void)ws; (void)slot_;")
+    nout = "nout_"
+    emit(f"const sg_index {nout} = {_prod([f'full_[{d}]' for d in kept])};")
+    emit(f"{acc_c} *const o_ = ({acc_c} *)out_.data;")
+    ts = "ts_"
+    emit(f"sg_index {ts}[{max(nd, 1)}] = {{0}};")
+    for j, d in enumerate(kept):
+        emit(f"{ts}[{d}] = out_.strides[{j}];")
+    gins = []
+    for k in range(nin):
+        if any(plan.static_one[k]):
+            st = f"st{k}_"
+            emit(f"sg_index {st}[{max(nd, 1)}] = {{0}};")
+            for d in range(nd):
+                if not plan.static_one[k][d]:
+                    emit(f"{st}[{d}] = {inputs[k]}.strides[{d}];")
+        else:
+            st = f"{inputs[k]}.strides"
+        scal = bool(nd) and plan.static_one[k][nd - 1]
+        gins.append((f"{inputs[k]}.data", st, in_c[k], scal, scal))
+    first_kind = "max" if lse else kind
+    emit(f"for (sg_index i_ = 0; i_ < {nout}; i_++) o_[i_] = {_identity(first_kind, dtype)};")
+    lines.extend(_general_loop(names, "err", nd, "full_", "out_.data", ts, gins, first_kind, dtype, plan.value, helpers))
+    if lse:
+        emit(f"for (sg_index i_ = 0; i_ < {nout}; i_++) if (!isfinite(o_[i_])) o_[i_] = 0;")
+        emit(f"{acc_c} *s_ = ({acc_c} *)sg_ws_scratch(ws, slot_, (size_t){nout} * sizeof({acc_c}), err);")
+        emit("if (!s_) return err->code ? err->code : sg_error_set(err, SG_ERR_MEMORY, \"out of memory\");")
+        emit(f"for (sg_index i_ = 0; i_ < {nout}; i_++) s_[i_] = 0;")
+        # the shift m is read like an input: broadcast along reduced axes, contiguous along kept ones
+        gins2 = [gins[0], ("out_.data", ts, acc_c, bool(nd) and (nd - 1) in axes, False)]
+        shifted2 = lambda loads: ([], f"{fn_exp}(({acc_c})({loads[0]}) - {loads[1]})")  # noqa: E731
+        lines.extend(_general_loop(names, "err", nd, "full_", "(char *)s_", ts, gins2, "sum", dtype, shifted2, helpers))
+        emit(f"for (sg_index i_ = 0; i_ < {nout}; i_++) o_[i_] = {fn_log}(s_[i_]) + o_[i_];")
+    emit("return 0;")
+    emit("}")
+    parts += helpers or []
+    parts.append("\n".join(lines))
+    text = "\n".join(parts)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+    rname = f"sg_redr_{digest}" if classes is not None else None
+    gname = f"sg_redg_{digest}"
+    return text.replace("@R@", rname or "").replace("@G@", gname), rname, gname
+
+
 def _reduction_code(plan: _Plan, name: str, inputs: list[str], output: str, sub: dict) -> str:
-    """The C of one reduction node (see the module docstring for the strategy)."""
+    """The C of one reduction node (see the module docstring for the strategy): shape
+    checks and allocation here, the loops in the kernels of :func:`_reduction_kernels`."""
     err = sub["err"]
-    shape, ostrides = sub["shape"][0], sub["strides"][0]
+    shape = sub["shape"][0]
     kind, dtype, nd, axes, kept = plan.kind, plan.acc_dtype, plan.nd, plan.axes, plan.kept
     acc_c = C_TYPES[dtype]
     nin = len(inputs)
     if nin + 2 > _MAX_ITER_ARRAYS:
         raise NotImplementedError(f"C reduction: {nin} inputs (at most {_MAX_ITER_ARRAYS - 2})")
-    names = _Names(name + "_")
-    in_c = [C_TYPES[d] for d in plan.in_dtypes]
+    _, rows_kernel, general_kernel = _reduction_kernels(plan)
     full = f"{name}_full"
     lines = [f"sg_index {full}[{max(nd, 1)}] = {{1}};"]
     emit = lines.append
@@ -363,76 +512,18 @@ def _reduction_code(plan: _Plan, name: str, inputs: list[str], output: str, sub:
                 f"empty axis: the reduced axis {d} has length 0 (no identity value)\");"
             )
     emit(sub["alloc"][0])
-    nout = f"{name}_nout"
-    emit(f"const sg_index {nout} = {_prod([f'{full}[{d}]' for d in kept])};")
-    emit(f"{acc_c} *const {name}_o = ({acc_c} *){output}.data;")
-    fn_exp, fn_log = _math(dtype, "exp"), _math(dtype, "log")
-    lse = kind == "logsumexp"
-
-    classes = plan.row_classes()
-    if classes is not None:
-        conds = [f"sg_array_is_c_contiguous(&{i})" for i in inputs]
-        emit(f"if ({' && '.join(conds)}) {{")
-        rows, cols = f"{name}_rows", f"{name}_cols"
-        emit(f"  const sg_index {rows} = {nout}, {cols} = {_prod([f'{full}[{d}]' for d in axes])};")
-        emit("#ifdef SG_OPENMP")
-        emit(f"  #pragma omp parallel for schedule(static) if (sg_parallel_ok && {rows} > 1 && {rows} * {cols} > {PARALLEL_THRESHOLD})")
-        emit("#endif")
-        r = names("row")
-        emit(f"  for (sg_index {r} = 0; {r} < {rows}; {r}++) {{")
-
-        def row_ins():
-            return [("contig", f"{inputs[k]}.data + {r} * {cols} * (sg_index)sizeof({in_c[k]})", None, in_c[k])
-                    if c == "full" else ("scalar", f"{inputs[k]}.data + {r} * (sg_index)sizeof({in_c[k]})", None, in_c[k])
-                    for k, c in enumerate(classes)]
-
-        res = names("res")
-        if lse:
-            m = names("m")
-            lines.extend(_run_reduce(names, m, cols, row_ins(), "max", dtype, plan.value))
-            emit(f"    if (!isfinite({m})) {m} = 0;")
-            shifted = lambda loads: ([], f"{fn_exp}(({acc_c})({loads[0]}) - {m})")  # noqa: E731
-            lines.extend(_run_reduce(names, res, cols, row_ins(), "sum", dtype, shifted))
-            emit(f"    {name}_o[{r}] = {fn_log}({res}) + {m};")
-        else:
-            lines.extend(_run_reduce(names, res, cols, row_ins(), kind, dtype, plan.value))
-            emit(f"    {name}_o[{r}] = {res};")
-        emit("  }")
-        emit("} else {")
-
-    # ---- general path: accumulate into the output through the strided iterator
-    ts = f"{name}_ts"
-    emit(f"sg_index {ts}[{max(nd, 1)}] = {{0}};")
-    for j, d in enumerate(kept):
-        emit(f"{ts}[{d}] = {ostrides}[{j}];")
-    gins = []
-    for k in range(nin):
-        if any(plan.static_one[k]):
-            st = f"{name}_st{k}"
-            emit(f"sg_index {st}[{max(nd, 1)}] = {{0}};")
-            for d in range(nd):
-                if not plan.static_one[k][d]:
-                    emit(f"{st}[{d}] = {inputs[k]}.strides[{d}];")
-        else:
-            st = f"{inputs[k]}.strides"
-        scal = bool(nd) and plan.static_one[k][nd - 1]
-        gins.append((f"{inputs[k]}.data", st, in_c[k], scal, scal))
-    first_kind = "max" if lse else kind
-    emit(f"for (sg_index {name}_i = 0; {name}_i < {nout}; {name}_i++) {name}_o[{name}_i] = {_identity(first_kind, dtype)};")
-    lines.extend(_general_loop(names, err, nd, full, f"{output}.data", ts, gins, first_kind, dtype, plan.value))
-    if lse:
-        s = f"{name}_s"
-        emit(f"for (sg_index {name}_i = 0; {name}_i < {nout}; {name}_i++) if (!isfinite({name}_o[{name}_i])) {name}_o[{name}_i] = 0;")
-        emit(f"{acc_c} *{s} = ({acc_c} *)sg_ws_scratch({sub['ws']}, {sub['scratch_slot']}, (size_t){nout} * sizeof({acc_c}), {err});")
-        emit(f"if (!{s}) {{ {sub['fail']} }}")
-        emit(f"for (sg_index {name}_i = 0; {name}_i < {nout}; {name}_i++) {s}[{name}_i] = 0;")
-        # the shift m is read like an input: broadcast along reduced axes, contiguous along kept ones
-        gins2 = [gins[0], (f"{output}.data", ts, acc_c, bool(nd) and (nd - 1) in axes, False)]
-        shifted2 = lambda loads: ([], f"{fn_exp}(({acc_c})({loads[0]}) - {loads[1]})")  # noqa: E731
-        lines.extend(_general_loop(names, err, nd, full, f"(char *){s}", ts, gins2, "sum", dtype, shifted2))
-        emit(f"for (sg_index {name}_i = 0; {name}_i < {nout}; {name}_i++) {name}_o[{name}_i] = {fn_log}({s}[{name}_i]) + {name}_o[{name}_i];")
-    if classes is not None:
-        emit("}")
+    general = f"SG_CHECK({general_kernel}({err}, {sub['ws']}, {sub['scratch_slot']}, {full}, {', '.join(inputs)}, {output}));"
+    if rows_kernel is None:
+        emit(general)
+        return "\n".join(lines)
+    conds = [f"sg_array_is_c_contiguous(&{i})" for i in inputs]
+    emit(f"if ({' && '.join(conds)}) {{")
+    rows, cols = _prod([f"{full}[{d}]" for d in kept]), _prod([f"{full}[{d}]" for d in axes])
+    datas = ", ".join(f"{i}.data" for i in inputs)
+    emit(f"  {rows_kernel}({rows}, {cols}, {datas}, ({acc_c} *){output}.data);")
+    emit("} else {")
+    emit("  " + general)
+    emit("}")
     return "\n".join(lines)
 
 
@@ -471,15 +562,14 @@ class ReduceC(CImpl):
     ``max``, float to integer sums): those run in Python."""
 
     def c_support_code(self, node) -> str:
-        if node.op.kind != "logsumexp":
-            return ""
-        return "\n".join(_simd_declarations("exp( log("))
+        decls = _simd_declarations("exp( log(") if node.op.kind == "logsumexp" else []
+        return "\n".join([*decls, _reduction_kernels(_reduce_plan(node))[0]])
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         return _reduction_code(_reduce_plan(node), name, inputs, outputs[0], sub)
 
     def c_code_cache_version(self) -> tuple:
-        return (1,)
+        return (2,)
 
 
 def _fused_plan(node) -> tuple[_Plan, list[str]]:
@@ -515,70 +605,53 @@ class FusedReduceC(CImpl):
     generator's) is computed and accumulated in the same loop, never stored."""
 
     def c_support_code(self, node) -> str:
-        _, code = _fused_plan(node)
-        return "\n".join(_simd_declarations("\n".join(code)))
+        plan, code = _fused_plan(node)
+        return "\n".join([*_simd_declarations("\n".join(code)), _reduction_kernels(plan)[0]])
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         plan, _ = _fused_plan(node)
         return _reduction_code(plan, name, inputs, outputs[0], sub)
 
     def c_code_cache_version(self) -> tuple:
-        return (1,)
+        return (2,)
 
 
-@register_c_impl(Argmax)
-class ArgmaxC(CImpl):
-    """C for ``Argmax`` (argmax/argmin along one axis or over the flattened input, C order):
-    the first extremum wins, and the first NaN when there is one (NumPy's rule)."""
-
-    def c_code(self, node, name, inputs, outputs, sub) -> str:
-        op = node.op
-        dtype = node.inputs[0].type.dtype
-        if dtype not in C_TYPES:
-            raise NotImplementedError(f"C argmax: dtype {dtype}")
-        ctype = C_TYPES[dtype]
-        x, out, err = inputs[0], outputs[0], sub["err"]
-        nd = node.inputs[0].type.ndim
-        cmp = ">" if op.kind == "argmax" else "<"
-        nan = " || (v_ != v_ && b_ == b_)" if _is_float(dtype) else ""
-        better = f"(v_ {cmp} b_{nan})"
-        lines = []
-        emit = lines.append
-        if op.axis is None:
-            emit(f"sg_index {name}_n = {_prod([f'{x}.shape[{d}]' for d in range(nd)])};")
-            emit(f"if ({name}_n == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} of an empty array (an empty axis)\");")
-            emit(sub["alloc"][0])
-            emit("{")
-            emit("sg_iter it_; char *b_base[1] = {" + x + ".data}; const sg_index *b_st[1] = {" + x + ".strides};")
-            emit(f"SG_CHECK(sg_iter_init(&it_, {err}, 1, b_base, b_st, {nd}, {x}.shape));")
-            emit(f"sg_index k_ = 0, best_ = 0; {ctype} b_ = *(const {ctype} *){x}.data;")
-            emit("do {")
-            emit("  const char *p_ = it_.ptrs[0]; const sg_index s_ = it_.inner_strides[0];")
-            emit("  for (sg_index j_ = 0; j_ < it_.inner_size; j_++, k_++) {")
-            emit(f"    const {ctype} v_ = *(const {ctype} *)(p_ + j_ * s_);")
-            emit(f"    if {better} {{ b_ = v_; best_ = k_; }}")
-            emit("  }")
-            emit("} while (sg_iter_next(&it_));")
-            emit(f"*(npy_int64 *){out}.data = (npy_int64)best_;")
-            emit("}")
-            return "\n".join(lines)
+def _argmax_kernel(node) -> tuple[str, str]:
+    """``(support code, name)`` of the loop of an ``Argmax`` node: a module-level ``SG_HOT``
+    function ``(err, x, out)`` (the node keeps the checks and the allocation)."""
+    op = node.op
+    dtype = node.inputs[0].type.dtype
+    if dtype not in C_TYPES:
+        raise NotImplementedError(f"C argmax: dtype {dtype}")
+    ctype = C_TYPES[dtype]
+    nd = node.inputs[0].type.ndim
+    cmp = ">" if op.kind == "argmax" else "<"
+    nan = " || (v_ != v_ && b_ == b_)" if _is_float(dtype) else ""
+    better = f"(v_ {cmp} b_{nan})"
+    lines = ["SG_HOT static int @K@(sg_error *err, const sg_array x_, sg_array o_) {"]
+    emit = lines.append
+    if op.axis is None:
+        emit("sg_iter it_; char *b_base[1] = {x_.data}; const sg_index *b_st[1] = {x_.strides};")
+        emit(f"SG_CHECK(sg_iter_init(&it_, err, 1, b_base, b_st, {nd}, x_.shape));")
+        emit(f"sg_index k_ = 0, best_ = 0; {ctype} b_ = *(const {ctype} *)x_.data;")
+        emit("do {")
+        emit("  const char *p_ = it_.ptrs[0]; const sg_index s_ = it_.inner_strides[0];")
+        emit("  for (sg_index j_ = 0; j_ < it_.inner_size; j_++, k_++) {")
+        emit(f"    const {ctype} v_ = *(const {ctype} *)(p_ + j_ * s_);")
+        emit(f"    if {better} {{ b_ = v_; best_ = k_; }}")
+        emit("  }")
+        emit("} while (sg_iter_next(&it_));")
+        emit("*(npy_int64 *)o_.data = (npy_int64)best_;")
+    else:
         a = op.axis
         kept = [d for d in range(nd) if d != a]
-        emit(
-            f"if ({x}.shape[{a}] == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} over "
-            f"an empty axis (axis {a} has length 0)\");"
-        )
-        for j, d in enumerate(kept):
-            emit(f"{sub['shape'][0]}[{j}] = {x}.shape[{d}];")
-        emit(sub["alloc"][0])
         m = max(len(kept), 1)
-        emit("{")
         emit(f"sg_index ks_[{m}] = {{1}}, xs_[{m}] = {{0}};")
         for j, d in enumerate(kept):
-            emit(f"ks_[{j}] = {x}.shape[{d}]; xs_[{j}] = {x}.strides[{d}];")
-        emit(f"sg_iter it_; char *b_base[2] = {{{out}.data, {x}.data}}; const sg_index *b_st[2] = {{{sub['strides'][0]}, xs_}};")
-        emit(f"SG_CHECK(sg_iter_init(&it_, {err}, 2, b_base, b_st, {len(kept)}, ks_));")
-        emit(f"const sg_index n_ = {x}.shape[{a}], sa_ = {x}.strides[{a}];")
+            emit(f"ks_[{j}] = x_.shape[{d}]; xs_[{j}] = x_.strides[{d}];")
+        emit("sg_iter it_; char *b_base[2] = {o_.data, x_.data}; const sg_index *b_st[2] = {o_.strides, xs_};")
+        emit(f"SG_CHECK(sg_iter_init(&it_, err, 2, b_base, b_st, {len(kept)}, ks_));")
+        emit(f"const sg_index n_ = x_.shape[{a}], sa_ = x_.strides[{a}];")
         emit("if (it_.size) do {")
         emit("  for (sg_index j_ = 0; j_ < it_.inner_size; j_++) {")
         emit("    const char *p_ = it_.ptrs[1] + j_ * it_.inner_strides[1];")
@@ -590,8 +663,42 @@ class ArgmaxC(CImpl):
         emit("    *(npy_int64 *)(it_.ptrs[0] + j_ * it_.inner_strides[0]) = (npy_int64)best_;")
         emit("  }")
         emit("} while (sg_iter_next(&it_));")
-        emit("}")
+    emit("return 0;")
+    emit("}")
+    text = "\n".join(lines)
+    name = "sg_argmax_" + hashlib.sha1(text.encode()).hexdigest()[:16]
+    return text.replace("@K@", name), name
+
+
+@register_c_impl(Argmax)
+class ArgmaxC(CImpl):
+    """C for ``Argmax`` (argmax/argmin along one axis or over the flattened input, C order):
+    the first extremum wins, and the first NaN when there is one (NumPy's rule)."""
+
+    def c_support_code(self, node) -> str:
+        return _argmax_kernel(node)[0]
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        op = node.op
+        _, kernel = _argmax_kernel(node)
+        x, out, err = inputs[0], outputs[0], sub["err"]
+        nd = node.inputs[0].type.ndim
+        lines = []
+        emit = lines.append
+        if op.axis is None:
+            emit(f"sg_index {name}_n = {_prod([f'{x}.shape[{d}]' for d in range(nd)])};")
+            emit(f"if ({name}_n == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} of an empty array (an empty axis)\");")
+        else:
+            a = op.axis
+            emit(
+                f"if ({x}.shape[{a}] == 0) SG_FAIL_CODE({err}, SG_ERR_VALUE, \"cannot take the {op.kind} over "
+                f"an empty axis (axis {a} has length 0)\");"
+            )
+            for j, d in enumerate(d for d in range(nd) if d != a):
+                emit(f"{sub['shape'][0]}[{j}] = {x}.shape[{d}];")
+        emit(sub["alloc"][0])
+        emit(f"SG_CHECK({kernel}({err}, {x}, {out}));")
         return "\n".join(lines)
 
     def c_code_cache_version(self) -> tuple:
-        return (1,)
+        return (2,)

@@ -44,7 +44,7 @@ SUPPORT_CODE = r"""
 /* Copy `shape` elements of `item` bytes from the strided `src` to the strided `dst` (any
  * strides, including 0 for a broadcast source). Typed moves for the common item sizes so
  * the inner loop is not a memcpy call per element. */
-static int sg_shape_copy(sg_error *err, char *dst, const sg_index *dst_strides, char *src,
+SG_HOT static inline int sg_shape_copy(sg_error *err, char *dst, const sg_index *dst_strides, char *src,
                          const sg_index *src_strides, int ndim, const sg_index *shape, size_t item) {
     sg_iter it;
     char *base[2] = {dst, src};
@@ -71,7 +71,7 @@ static int sg_shape_copy(sg_error *err, char *dst, const sg_index *dst_strides, 
 
 /* The product of `ndim` sizes (all >= 0), or -1 if it overflows. A zero anywhere gives 0,
  * as NumPy does not mind huge dimensions next to an empty one. */
-static sg_index sg_shape_product(int ndim, const sg_index *shape) {
+SG_WARM static sg_index sg_shape_product(int ndim, const sg_index *shape) {
     sg_index total = 1;
     int overflow = 0;
     for (int d = 0; d < ndim; d++) {
@@ -84,7 +84,7 @@ static sg_index sg_shape_product(int ndim, const sg_index *shape) {
 /* Softmax / log-softmax of one lane of n elements (strides in bytes). The output may alias
  * the input exactly (px == po, sx == so): every pass reads element k before writing it. */
 #define SG_SOFTMAX_LANE(NAME, T, EXP, LOG)                                                      \
-    static void NAME(const char *px, sg_index sx, char *po, sg_index so, sg_index n, int log_) { \
+    SG_HOT static inline void NAME(const char *px, sg_index sx, char *po, sg_index so, sg_index n, int log_) { \
         T m = -(T)INFINITY;                                                                     \
         for (sg_index k = 0; k < n; k++) {                                                      \
             T v = *(const T *)(px + k * sx);                                                    \

@@ -192,10 +192,13 @@ def plan_units(
 
 _PRELUDE = '#include "sg_module.h"  /* Python, NumPy and the runtime (c_backend/) */\n'
 
+# The module is compiled at -O0 (build.DEFAULT_FLAGS). The wrappers and these helpers opt in
+# to -Og with SG_WARM (sg_runtime.h); region and node functions stay at -O0: they are mostly
+# calls, and -Og on them cost W4's module about 0.1 s of compile time for no measurable gain.
 _HELPERS = r"""
 /* A new C-contiguous NumPy array stored into `cell` (a one-element list); NULL after
  * recording a memory error. */
-static PyArrayObject *sg_new_output(PyObject *cell, int ndim, const sg_index *shape, int typenum, sg_error *err) {
+SG_WARM static PyArrayObject *sg_new_output(PyObject *cell, int ndim, const sg_index *shape, int typenum, sg_error *err) {
     PyObject *a = PyArray_EMPTY(ndim, (npy_intp *)shape, typenum, 0);
     if (!a) {
         PyErr_Clear();
@@ -206,7 +209,7 @@ static PyArrayObject *sg_new_output(PyObject *cell, int ndim, const sg_index *sh
     return (PyArrayObject *)a;
 }
 
-static PyObject *sg_raise(const sg_error *err, int rc) {
+SG_WARM static PyObject *sg_raise(const sg_error *err, int rc) {
     PyObject *type = PyExc_RuntimeError;
     if (rc == SG_ERR_SHAPE || rc == SG_ERR_VALUE) type = PyExc_ValueError;
     else if (rc == SG_ERR_TYPE) type = PyExc_TypeError;
@@ -238,7 +241,7 @@ static PyObject *sg_raise(const sg_error *err, int rc) {
 /* Make `value` usable as an input of `typenum`/`ndim`: an aligned, native-order NumPy
  * array of exactly that dtype and rank. Returns a new reference (stored in *temp when a
  * conversion was needed) or NULL with a TypeError naming input `index`. */
-static PyObject *sg_coerce_input(PyObject *value, int typenum, int ndim, int index, int reader, PyObject **temp) {
+SG_WARM static PyObject *sg_coerce_input(PyObject *value, int typenum, int ndim, int index, int reader, PyObject **temp) {
     PyArray_Descr *want = PyArray_DescrFromType(typenum);
     int ok_type = 0;
     if (PyArray_Check(value)) {
@@ -274,7 +277,7 @@ static PyObject *sg_coerce_input(PyObject *value, int typenum, int ndim, int ind
 }
 
 /* The byte range [lo, hi) that the elements of a strided array cover (lo == hi if empty). */
-static void sg_byte_range(const char *data, int ndim, const sg_index *shape, const sg_index *strides,
+SG_WARM static void sg_byte_range(const char *data, int ndim, const sg_index *shape, const sg_index *strides,
                           size_t itemsize, const char **lo, const char **hi) {
     const char *a = data, *b = data;
     for (int d = 0; d < ndim; d++) {
@@ -288,7 +291,7 @@ static void sg_byte_range(const char *data, int ndim, const sg_index *shape, con
 
 /* If `view`'s memory lies inside the NumPy array `base`, store into `cell` a NumPy array
  * viewing it (base kept alive as its base; writeable only if `base` is) and set *exported. */
-static int sg_export_view(PyObject *cell, PyObject *base, sg_array *view, int typenum, int *exported, sg_error *err) {
+SG_WARM static int sg_export_view(PyObject *cell, PyObject *base, sg_array *view, int typenum, int *exported, sg_error *err) {
     *exported = 0;
     if (!PyArray_Check(base)) return 0;
     PyArrayObject *b = (PyArrayObject *)base;
@@ -493,7 +496,7 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     emit(f"static const int sg_region_{k}_types[] = {{{types}}};")
     emit(f"static const int sg_region_{k}_ndims[] = {{{ndims}}};")
     emit(f"static const int sg_region_{k}_readers[] = {{{readers}}};")
-    emit(f"static PyObject *sg_py_region_{k}(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {{")
+    emit(f"SG_WARM static PyObject *sg_py_region_{k}(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {{")
     emit(f"    if (nargs != 3 || !PyTuple_Check(args[1]) || PyTuple_GET_SIZE(args[1]) != {nin} || "
          f"!PyTuple_Check(args[2]) || PyTuple_GET_SIZE(args[2]) != {nout}) {{")
     emit(f"        PyErr_SetString(PyExc_TypeError, \"region_{k}(workspace, {nin} input cells, {nout} output cells)\");")
