@@ -277,3 +277,28 @@ def compile_c_and_py(inputs: Sequence[Any], outputs: Any, covered: tuple = (), *
         assert hits, f"no node of {covered} in the compiled graph: {nodes}"
         assert hits == ["c"] * len(hits), list(zip(map(str, nodes), impls))
     return f_c, f_py
+
+
+def array_layouts(a: Any) -> list:
+    """``a`` as arrays of equal value and different memory layouts: C order, Fortran order and
+    (when not empty) a view with negative strides of step 2 into a larger array. For feeding
+    compiled functions the layouts their C must handle."""
+    out = [np.ascontiguousarray(a), np.asfortranarray(a)]
+    if a.ndim and a.size:
+        big = np.empty(tuple(2 * s for s in a.shape), a.dtype)
+        view = big[tuple(slice(None, None, -2) for _ in a.shape)]
+        view[...] = a
+        out.append(view)
+    return out
+
+
+def assert_same_error(f_py: Any, f_c: Any, *args: Any, match: str | None = None) -> None:
+    """``f_py(*args)`` raises ValueError or IndexError and ``f_c(*args)`` raises the same class,
+    with a message matching ``match``."""
+    import pytest
+
+    with pytest.raises((ValueError, IndexError)) as from_python:
+        f_py(*args)
+    with pytest.raises(from_python.type, match=match):
+        f_c(*args)
+

@@ -22,7 +22,7 @@ from symgraph.tensor.creation import ARange, Eye, SumToShape
 from symgraph.tensor.join import Repeat, RepeatSum, Split
 from symgraph.tensor.linalg import Tri, tril, triu
 from symgraph.tensor.special import CumOp
-from symgraph.testing import compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -62,25 +62,6 @@ def _same(f_py, f_c, *args, exact=False, rtol=1e-12):
     return got
 
 
-def _both_fail(f_py, f_c, *args, match=None):
-    """Both functions raise the same exception class on ``args``; C's message matches."""
-    with pytest.raises((ValueError, IndexError)) as from_python:
-        f_py(*args)
-    with pytest.raises(from_python.type, match=match):
-        f_c(*args)
-
-
-def _layouts(a):
-    """``a`` as arrays of equal value and different layouts: C order, Fortran order and a
-    negatively strided view of a larger array."""
-    out = [np.ascontiguousarray(a), np.asfortranarray(a)]
-    if a.ndim and a.size:
-        big = np.repeat(a, 2, axis=-1)[..., ::-2]
-        out.append(np.flip(np.flip(a, -1).copy(), -1))
-        out.append(np.flip(big, -1) if big.shape == a.shape else a)
-    return out
-
-
 def _data(shape, dtype="float64"):
     if dtype == "bool":
         return RNG.random(shape) > 0.5
@@ -116,9 +97,9 @@ def test_arange_int64_length_rule_and_errors():
     for va, vb, vc in cases:
         got = _same(f_py, f_c, np.int64(va), np.int64(vb), np.int64(vc))
         assert len(got[0]) == len(np.arange(va, vb, vc))
-    _both_fail(f_py, f_c, np.int64(0), np.int64(5), np.int64(0), match="step must not be zero")
-    _both_fail(f_py, f_c, np.int64(0), np.int64(2**62), np.int64(1), match="too big")
-    _both_fail(f_py, f_c, np.int64(I64_MIN), np.int64(I64_MAX), np.int64(1), match="Maximum allowed size")
+    assert_same_error(f_py, f_c, np.int64(0), np.int64(5), np.int64(0), match="step must not be zero")
+    assert_same_error(f_py, f_c, np.int64(0), np.int64(2**62), np.int64(1), match="too big")
+    assert_same_error(f_py, f_c, np.int64(I64_MIN), np.int64(I64_MAX), np.int64(1), match="Maximum allowed size")
 
 
 def test_arange_small_ints_and_unsupported_cast_runs_in_python():
@@ -128,7 +109,7 @@ def test_arange_small_ints_and_unsupported_cast_runs_in_python():
     for va, vb, vc, vu in [(-128, 127, 1, 1), (-128, 127, 127, 255), (5, -3, -2, 2), (0, 0, -128, 0),
                            (127, -128, -128, 3)]:
         if vu == 0:
-            _both_fail(f_py, f_c, np.int8(va), np.int8(vb), np.int8(vc), np.uint8(vu), match="step")
+            assert_same_error(f_py, f_c, np.int8(va), np.int8(vb), np.int8(vc), np.uint8(vu), match="step")
         else:
             _same(f_py, f_c, np.int8(va), np.int8(vb), np.int8(vc), np.uint8(vu))
     # int8 cannot hold an int16 start: that node keeps NumPy's OverflowError in Python
@@ -149,15 +130,15 @@ def test_arange_float_fill_rule():
     for va, vb, vc in cases:
         # exact: NumPy's values are start, start + step, then start + i * delta in the dtype
         _same(f_py, f_c, np.float64(va), np.float64(vb), np.float64(vc), exact=True)
-    _both_fail(f_py, f_c, np.float64(0), np.float64(1), np.float64(0), match="step must not be zero")
-    _both_fail(f_py, f_c, np.float64(0), np.float64(np.nan), np.float64(1), match="cannot compute length")
-    _both_fail(f_py, f_c, np.float64(0), np.float64(np.inf), np.float64(1), match="Maximum allowed size")
-    _both_fail(f_py, f_c, np.float64(0), np.float64(1), np.float64(np.nan), match="cannot compute length")
-    _both_fail(f_py, f_c, np.float64(0), np.float64(-np.inf), np.float64(1), match="Maximum allowed size")
-    _both_fail(f_py, f_c, np.float64(np.inf), np.float64(0), np.float64(-1), match="Maximum allowed size")
-    _both_fail(f_py, f_c, np.float64(0), np.float64(2e18), np.float64(1), match="too big")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(1), np.float64(0), match="step must not be zero")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(np.nan), np.float64(1), match="cannot compute length")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(np.inf), np.float64(1), match="Maximum allowed size")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(1), np.float64(np.nan), match="cannot compute length")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(-np.inf), np.float64(1), match="Maximum allowed size")
+    assert_same_error(f_py, f_c, np.float64(np.inf), np.float64(0), np.float64(-1), match="Maximum allowed size")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(2e18), np.float64(1), match="too big")
     _same(f_py, f_c, np.float64(0), np.float64(2.0**63), np.float64(1))
-    _both_fail(f_py, f_c, np.float64(0), np.float64(2.0**64), np.float64(1), match="Maximum allowed size")
+    assert_same_error(f_py, f_c, np.float64(0), np.float64(2.0**64), np.float64(1), match="Maximum allowed size")
 
 
 def test_arange_mixed_input_dtypes():
@@ -173,7 +154,7 @@ def test_arange_mixed_input_dtypes():
             with np.errstate(all="ignore"):
                 [np.arange(*x) for x in [(va, vb, vc), (va, vd, vc), (vb, va, vc), (va, vd, vb)]]
         except ValueError:
-            _both_fail(f_py, f_c, np.int64(va), np.float32(vb), np.int32(vc), np.int64(vd))
+            assert_same_error(f_py, f_c, np.int64(va), np.float32(vb), np.int32(vc), np.int64(vd))
             continue
         _same(f_py, f_c, np.int64(va), np.float32(vb), np.int32(vc), np.int64(vd), exact=True)
 
@@ -189,13 +170,13 @@ def test_eye(dtype):
     for vn, vm in [(0, 0), (1, 1), (3, 3), (4, 2), (2, 5), (0, 3), (3, 0)]:
         for vk in [-128, -5, -3, -1, 0, 1, 2, 4, 127]:
             _same(f_py, f_c, np.int64(vn), np.int32(vm), np.int8(vk))
-    _both_fail(f_py, f_c, np.int64(-1), np.int32(2), np.int8(0), match="negative dimension")
-    _both_fail(f_py, f_c, np.int64(2), np.int32(-3), np.int8(0), match="negative dimension")
-    _both_fail(f_py, f_c, np.int64(2**40), np.int32(2**30), np.int8(0), match="too big")
+    assert_same_error(f_py, f_c, np.int64(-1), np.int32(2), np.int8(0), match="negative dimension")
+    assert_same_error(f_py, f_c, np.int64(2), np.int32(-3), np.int8(0), match="negative dimension")
+    assert_same_error(f_py, f_c, np.int64(2**40), np.int32(2**30), np.int8(0), match="too big")
     if dtype == "bool":  # 2**62 bytes would fit
         _same(f_py, f_c, np.int64(2**62), np.int32(0), np.int8(0))
     else:
-        _both_fail(f_py, f_c, np.int64(2**62), np.int32(0), np.int8(0), match="too big")
+        assert_same_error(f_py, f_c, np.int64(2**62), np.int32(0), np.int8(0), match="too big")
 
 
 def test_eye_extreme_offsets():
@@ -218,7 +199,7 @@ def test_sum_to_shape(dtype):
     cases = [((2, 3, 3), 3, 3, 2), ((2, 1, 1), 1, 1, 1), ((4, 5, 1), 1, 1, 4), ((2, 0, 0), 1, 0, 1),
              ((3, 1, 7), 1, 7, 1), ((3, 4, 5), 4, 1, 3), ((3, 4, 5), 1, 5, 1), ((0, 4, 5), 1, 5, 1)]
     for shape, va, vb, vc in cases:
-        for x in _layouts(_data(shape, dtype)):
+        for x in array_layouts(_data(shape, dtype)):
             _same(f_py, f_c, x, np.int64(va), np.int32(vb), np.int64(vc), rtol=rtol)
     one = (np.int64(1), np.int32(1), np.int64(1))
     _same(f_py, f_c, np.broadcast_to(_data((1, 1, 1), dtype), (3, 4, 1)), *one, rtol=rtol)
@@ -226,9 +207,9 @@ def test_sum_to_shape(dtype):
         _same(f_py, f_c, _with_nan(_data((3, 3, 3), dtype)), np.int64(1), np.int32(3), np.int64(3), rtol=rtol)
     if dtype == "int8":  # sums wrap in the input's dtype
         _same(f_py, f_c, np.full((3, 3, 3), 100, "int8"), np.int64(3), np.int32(3), np.int64(1))
-    _both_fail(f_py, f_c, _data((2, 3, 3), dtype), np.int64(2), np.int32(3), np.int64(2), match="sum_to_shape")
-    _both_fail(f_py, f_c, _data((2, 3, 3), dtype), np.int64(3), np.int32(-1), np.int64(2), match="sum_to_shape")
-    _both_fail(f_py, f_c, _data((2, 3, 3), dtype), np.int64(3), np.int32(3), np.int64(0), match="sum_to_shape")
+    assert_same_error(f_py, f_c, _data((2, 3, 3), dtype), np.int64(2), np.int32(3), np.int64(2), match="sum_to_shape")
+    assert_same_error(f_py, f_c, _data((2, 3, 3), dtype), np.int64(3), np.int32(-1), np.int64(2), match="sum_to_shape")
+    assert_same_error(f_py, f_c, _data((2, 3, 3), dtype), np.int64(3), np.int32(3), np.int64(0), match="sum_to_shape")
 
 
 def test_sum_to_shape_long_float32_runs():
@@ -242,7 +223,7 @@ def test_sum_to_shape_long_float32_runs():
             try:
                 f_py(*args)
             except ValueError:
-                _both_fail(f_py, f_c, *args, match="sum_to_shape")
+                assert_same_error(f_py, f_c, *args, match="sum_to_shape")
                 continue
             _same(f_py, f_c, *args, rtol=1e-5)  # the CHECK mode's float32 tolerance
 
@@ -259,15 +240,15 @@ def test_split_views(dtype):
     p1 = st.split_sizes(x, t, n_splits=2, axis=2)
     f_py, f_c = _both([x, s, t], [*p0, *p1, p0[1] * 2 if dtype != "bool" else ~p0[1]], Split)
     base = _data((2, 6, 4), dtype)
-    for xv in _layouts(base):
+    for xv in array_layouts(base):
         for sv in [(1, 2, 3), (0, 6, 0), (6, 0, 0), (2, 2, 2)]:
             _same(f_py, f_c, xv, np.array(sv, "int64"), np.array([3, 1], "uint8"))
     _same(f_py, f_c, _data((0, 3, 0), dtype), np.array([1, 1, 1]), np.array([0, 0], "uint8"))
     for bad in [(1, 2, 2), (-1, 4, 3), (7, -1, 0), (2**62, 2**62, 2**62 + 6)]:
-        _both_fail(f_py, f_c, base, np.array(bad, "int64"), np.array([3, 1], "uint8"), match="split")
-    _both_fail(f_py, f_c, base, np.array([1, 2, 3]), np.array([3, 2], "uint8"), match="split")
+        assert_same_error(f_py, f_c, base, np.array(bad, "int64"), np.array([3, 1], "uint8"), match="split")
+    assert_same_error(f_py, f_c, base, np.array([1, 2, 3]), np.array([3, 2], "uint8"), match="split")
     msg = r"split sizes \(1, -1, 6\) must be non-negative and sum to 6, the size of dimension 1 .*\(2, 6, 4\)"
-    _both_fail(f_py, f_c, base, np.array([1, -1, 6]), np.array([3, 1], "uint8"), match=msg)
+    assert_same_error(f_py, f_c, base, np.array([1, -1, 6]), np.array([3, 1], "uint8"), match=msg)
     with pytest.raises(ValueError):  # the number of sizes (checked by a SpecifyShape)
         f_c(base, np.array([1, 5]), np.array([3, 1], "uint8"))
 
@@ -284,17 +265,17 @@ def test_repeat(dtype):
     outs = [Repeat(0)(x, r), Repeat(1)(x, n), Repeat(2)(x, u), Repeat(2)(x, n)]
     f_py, f_c = _both([x, r, n, u], outs, Repeat)
     base = _data((3, 2, 4), dtype)
-    for xv in _layouts(base) + [np.broadcast_to(_data((3, 1, 4), dtype), (3, 2, 4))]:
+    for xv in array_layouts(base) + [np.broadcast_to(_data((3, 1, 4), dtype), (3, 2, 4))]:
         for rv, nv in [((0, 2, 1), 3), ((1, 1, 1), 0), ((0, 0, 0), 1), ((5, 0, 2), 2)]:
             _same(f_py, f_c, xv, np.array(rv), np.int64(nv), np.array([1, 0, 3, 2], "uint8"))
     # empty axes: a negative scalar count repeats nothing, as in NumPy
     _same(f_py, f_c, _data((0, 0, 0), dtype), np.zeros(0, "int64"), np.int64(-1), np.zeros(0, "uint8"))
     good = (np.array([1, 1, 1]), np.int64(1), np.array([1, 1, 1, 1], "uint8"))
-    _both_fail(f_py, f_c, base, np.array([1, -1, 1]), *good[1:], match="non-negative")
-    _both_fail(f_py, f_c, base, np.array([1, 1]), *good[1:], match="repeat counts")
-    _both_fail(f_py, f_c, base, good[0], np.int64(-2), good[2], match="non-negative")
-    _both_fail(f_py, f_c, base, good[0], good[1], np.array([1, 1, 1], "uint8"), match="repeat counts")
-    _both_fail(f_py, f_c, base, good[0], np.int64(2**61), good[2], match="too big")
+    assert_same_error(f_py, f_c, base, np.array([1, -1, 1]), *good[1:], match="non-negative")
+    assert_same_error(f_py, f_c, base, np.array([1, 1]), *good[1:], match="repeat counts")
+    assert_same_error(f_py, f_c, base, good[0], np.int64(-2), good[2], match="non-negative")
+    assert_same_error(f_py, f_c, base, good[0], good[1], np.array([1, 1, 1], "uint8"), match="repeat counts")
+    assert_same_error(f_py, f_c, base, good[0], np.int64(2**61), good[2], match="too big")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int8", "bool"])
@@ -305,18 +286,18 @@ def test_repeat_sum(dtype):
     outs = [RepeatSum(1)(g, r, n), RepeatSum(0)(g, c, n)]
     f_py, f_c = _both([g, r, c, n], outs, RepeatSum)
     rtol = 1e-6 if dtype == "float32" else 1e-12
-    for gv in _layouts(_data((6, 6), dtype)):
+    for gv in array_layouts(_data((6, 6), dtype)):
         for rv in [(1, 2, 3), (0, 6, 0), (3, 0, 3)]:
             _same(f_py, f_c, gv, np.array(rv), np.int8(2), np.int64(3), rtol=rtol)
     _same(f_py, f_c, _data((0, 0), dtype), np.zeros(0, "int64"), np.int8(5), np.int64(0))
     if dtype.startswith("float"):
         _same(f_py, f_c, _with_nan(_data((6, 6), dtype)), np.array([2, 2, 2]), np.int8(2), np.int64(3), rtol=rtol)
     gv = _data((6, 6), dtype)
-    _both_fail(f_py, f_c, gv, np.array([1, 2, 2]), np.int8(2), np.int64(3), match="add up to")
-    _both_fail(f_py, f_c, gv, np.array([7, -1, 0]), np.int8(2), np.int64(3), match="non-negative")
-    _both_fail(f_py, f_c, gv, np.array([1, 2, 3]), np.int8(-2), np.int64(3), match="non-negative")
-    _both_fail(f_py, f_c, gv, np.array([1, 2, 3]), np.int8(2), np.int64(-3))
-    _both_fail(f_py, f_c, gv, np.array([6, 0]), np.int8(2), np.int64(3), match="repeat counts")
+    assert_same_error(f_py, f_c, gv, np.array([1, 2, 2]), np.int8(2), np.int64(3), match="add up to")
+    assert_same_error(f_py, f_c, gv, np.array([7, -1, 0]), np.int8(2), np.int64(3), match="non-negative")
+    assert_same_error(f_py, f_c, gv, np.array([1, 2, 3]), np.int8(-2), np.int64(3), match="non-negative")
+    assert_same_error(f_py, f_c, gv, np.array([1, 2, 3]), np.int8(2), np.int64(-3))
+    assert_same_error(f_py, f_c, gv, np.array([6, 0]), np.int8(2), np.int64(3), match="repeat counts")
     # a zero count over a huge axis: the counts add up, the output cannot exist (Python
     # runs out of memory for its temporary masks first, so only C is called)
     _, f2_c = _both([g, c, n], [RepeatSum(0)(g, c, n)], RepeatSum)
@@ -349,7 +330,7 @@ def test_cumsum_cumprod(dtype):
             [(None, False), (None, True), (0, False), (1, True), (2, False), (2, True)]]
     f_py, f_c = _both([x], outs, CumOp)
     for shape in [(2, 3, 4), (1, 5, 1), (3, 0, 2), (0, 0, 0)]:
-        for xv in _layouts(_data(shape, dtype)):
+        for xv in array_layouts(_data(shape, dtype)):
             _same(f_py, f_c, xv, exact=True)  # sequential accumulation, as NumPy
     if dtype.startswith("float"):
         _same(f_py, f_c, _with_nan(_data((3, 4, 5), dtype)), exact=True)
@@ -376,7 +357,7 @@ def test_tril_triu(dtype):
     outs = [tril(x), triu(x), tril(x, -2), triu(x, 3), tril(y, 1), triu(y, -1), tril(x, 2**62), triu(x, -(2**62))]
     f_py, f_c = _both([x, y], outs, Tri)
     for shape in [(4, 4), (3, 5), (6, 2), (0, 3), (1, 1)]:
-        for xv in _layouts(_data(shape, dtype)):
+        for xv in array_layouts(_data(shape, dtype)):
             for yv in [_data((2,) + shape, dtype), _data((0,) + shape, dtype)]:
                 _same(f_py, f_c, _with_nan(xv), yv, exact=True)
     _same(f_py, f_c, np.broadcast_to(_data((1, 4), dtype), (3, 4)), _data((2, 3, 4), dtype).transpose(0, 2, 1), exact=True)

@@ -24,7 +24,7 @@ from symgraph.tensor.subtensor import (
     IndexShape,
     LastWriteMask,
 )
-from symgraph.testing import compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -62,24 +62,6 @@ def _same(f_py, f_c, *args):
     return got
 
 
-def _both_fail(f_py, f_c, *args, match=None):
-    with pytest.raises((ValueError, IndexError)) as from_python:
-        f_py(*args)
-    with pytest.raises(from_python.type, match=match):
-        f_c(*args)
-
-
-def _layouts(a):
-    """``a`` contiguous, in Fortran order and as a negatively strided view."""
-    out = [np.ascontiguousarray(a), np.asfortranarray(a)]
-    if a.ndim and a.size:
-        big = np.empty(tuple(2 * s for s in a.shape), a.dtype)
-        view = big[tuple(slice(None, None, -2) for _ in a.shape)]
-        view[...] = a
-        out.append(view)
-    return out
-
-
 def _data(shape, dtype="float64", nan=False):
     if dtype == "bool":
         return RNG.random(shape) > 0.5
@@ -115,11 +97,11 @@ def test_inc_set_subtensor_basic(xdt, ydt):
     ]
     f_py, f_c = _both([x, y, yr, c, i, a, b, s], outs, IncSubtensor)
     n = 5
-    for xa in _layouts(_data((n, n), xdt, nan=True)):
+    for xa in array_layouts(_data((n, n), xdt, nan=True)):
         for (iv, av, bv, sv) in [(0, 1, 4, 1), (-1, None, None, -1), (2, 10, -10, -2), (4, -2, 100, 1),
                                  (3, 3, 3, 1), (-5, None, None, 2)]:
             k = _slice_len(n, av, bv, sv)
-            for yv in _layouts(_data((k,), ydt, nan=True)):
+            for yv in array_layouts(_data((k,), ydt, nan=True)):
                 args = [iv, av, bv, sv]
                 args = [np.int64(v) if v is not None else None for v in args]
                 if None in args:  # encode None bounds as the equivalent explicit ones
@@ -131,12 +113,12 @@ def test_inc_set_subtensor_basic(xdt, ydt):
     y3, yr1, c0 = _data((3,), ydt), _data((1, n), ydt), _data((), ydt)
     _same(f_py, f_c, np.broadcast_to(_data((1, n), xdt), (n, n)), y3, yr1, c0, *ok)
     _same(f_py, f_c, xa, _data((1,), ydt), yr1, c0, np.int64(0), np.int64(0), np.int64(1), np.int64(1))
-    _both_fail(f_py, f_c, xa, y3, yr1, c0, np.int64(5), *ok[1:], match="out of bounds")
-    _both_fail(f_py, f_c, xa, y3, yr1, c0, np.int64(-6), *ok[1:], match="out of bounds")
-    _both_fail(f_py, f_c, xa, y3, yr1, c0, *ok[:3], np.int64(0), match="step cannot be zero")
-    _both_fail(f_py, f_c, xa, _data((2,), ydt), yr1, c0, *ok, match="cannot be broadcast")
-    _both_fail(f_py, f_c, xa, _data((1,), ydt), yr1, c0, *ok, match="not statically 1")
-    _both_fail(f_py, f_c, _data((0, 0), xdt), y3, yr1, c0, *ok, match="out of bounds")
+    assert_same_error(f_py, f_c, xa, y3, yr1, c0, np.int64(5), *ok[1:], match="out of bounds")
+    assert_same_error(f_py, f_c, xa, y3, yr1, c0, np.int64(-6), *ok[1:], match="out of bounds")
+    assert_same_error(f_py, f_c, xa, y3, yr1, c0, *ok[:3], np.int64(0), match="step cannot be zero")
+    assert_same_error(f_py, f_c, xa, _data((2,), ydt), yr1, c0, *ok, match="cannot be broadcast")
+    assert_same_error(f_py, f_c, xa, _data((1,), ydt), yr1, c0, *ok, match="not statically 1")
+    assert_same_error(f_py, f_c, _data((0, 0), xdt), y3, yr1, c0, *ok, match="out of bounds")
 
 
 def test_inc_subtensor_empty_and_3d():
@@ -145,11 +127,11 @@ def test_inc_subtensor_empty_and_3d():
     a = st.lscalar("a")
     outs = [st.inc_subtensor(t[:, a:], y1[None]), st.set_subtensor(t[a, ::-1, 1:], y2)]
     f_py, f_c = _both([t, y1, y2, a], outs, IncSubtensor)
-    for ta in _layouts(_data((2, 3, 4), nan=True)):
+    for ta in array_layouts(_data((2, 3, 4), nan=True)):
         _same(f_py, f_c, ta, _data((2, 4)), _data((3, 3)), np.int64(1))
         _same(f_py, f_c, ta, _data((3, 4)), _data((3, 3)), np.int64(0))
     _same(f_py, f_c, _data((2, 0, 4)), _data((0, 4)), _data((0, 3)), np.int64(0))
-    _both_fail(f_py, f_c, _data((2, 3, 4)), _data((3, 4)), _data((3, 3)), np.int64(-2), match="broadcast")
+    assert_same_error(f_py, f_c, _data((2, 3, 4)), _data((3, 4)), _data((3, 3)), np.int64(-2), match="broadcast")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "int32"])
@@ -165,10 +147,10 @@ def test_inplace_inc_subtensor(dtype):
     outs = [st.inc_subtensor(z[i], y), st.set_subtensor(w[idx, i], y) * 3,
             st.set_subtensor(st.cumsum(x, axis=0)[:, i], y)]
     f_py, f_c = _both([x, y, idx, i], outs, (InplaceIncSubtensor, InplaceAdvancedIncSubtensor))
-    for xa in _layouts(_data((4, 4), dtype)):
+    for xa in array_layouts(_data((4, 4), dtype)):
         for iv in (0, -1, 2):
             _same(f_py, f_c, xa, _data((4,), dtype), np.array([0, 3, 0, -1]), np.int64(iv))
-    _both_fail(f_py, f_c, _data((4, 4), dtype), _data((4,), dtype), np.array([0, 4, 0, 1]), np.int64(1),
+    assert_same_error(f_py, f_c, _data((4, 4), dtype), _data((4,), dtype), np.array([0, 4, 0, 1]), np.int64(1),
                match="out of bounds")
 
 
@@ -195,21 +177,21 @@ def test_advanced_inc_set_subtensor(xdt, idt):
     ]
     f_py, f_c = _both([x, idx, ym, yv, mask, c, i], outs, AdvancedIncSubtensor)
     lo = 0 if idt == "uint8" else -4
-    for xa in _layouts(_data((4, 4), xdt, nan=True)):
+    for xa in array_layouts(_data((4, 4), xdt, nan=True)):
         for k in (0, 1, 5, 12):
             iv = RNG.integers(lo, 4, size=k).astype(idt)
-            for ya in _layouts(_data((k, 4), xdt, nan=True)):
+            for ya in array_layouts(_data((k, 4), xdt, nan=True)):
                 yva = ya[:, 0]
                 _same(f_py, f_c, xa, iv, ya, yva, _data((4, 4), "bool"), _data((), xdt), np.int64(RNG.integers(-4, 4)))
     xa, iv, ym1 = _data((4, 4), xdt), np.array([1, 1, 3], idt), _data((3, 4), xdt)
     m, c0, i0 = _data((4, 4), "bool"), _data((), xdt), np.int64(0)
     _same(f_py, f_c, xa, iv, np.broadcast_to(_data((1, 4), xdt), (3, 4)), ym1[:, 1], m, c0, i0)
     _same(f_py, f_c, xa, iv, ym1, ym1[:, 1], np.zeros((4, 4), bool), c0, i0)
-    _both_fail(f_py, f_c, xa, np.array([1, 4], idt), ym1[:2], ym1[:2, 0], m, c0, i0, match="out of bounds")
-    _both_fail(f_py, f_c, xa, iv, ym1, ym1[:, 1], m, c0, np.int64(4), match="out of bounds")
-    _both_fail(f_py, f_c, xa, iv, ym1[:2], ym1[:, 1], m, c0, i0, match="cannot be broadcast")
-    _both_fail(f_py, f_c, xa, iv, ym1, ym1[:, 1], m[:3], c0, i0, match="boolean index did not match")
-    _both_fail(f_py, f_c, _data((0, 4), xdt), iv, ym1, ym1[:, 1], m[:0], c0, i0, match="out of bounds")
+    assert_same_error(f_py, f_c, xa, np.array([1, 4], idt), ym1[:2], ym1[:2, 0], m, c0, i0, match="out of bounds")
+    assert_same_error(f_py, f_c, xa, iv, ym1, ym1[:, 1], m, c0, np.int64(4), match="out of bounds")
+    assert_same_error(f_py, f_c, xa, iv, ym1[:2], ym1[:, 1], m, c0, i0, match="cannot be broadcast")
+    assert_same_error(f_py, f_c, xa, iv, ym1, ym1[:, 1], m[:3], c0, i0, match="boolean index did not match")
+    assert_same_error(f_py, f_c, _data((0, 4), xdt), iv, ym1, ym1[:, 1], m[:0], c0, i0, match="out of bounds")
 
 
 def test_advanced_inc_several_arrays_and_float32_accumulation():
@@ -222,7 +204,7 @@ def test_advanced_inc_several_arrays_and_float32_accumulation():
         st.inc_subtensor(t[:, i2, i1], yb),  # adjacent: in place of the indexed dims
     ]
     f_py, f_c = _both([t, i1, i2, y, yb], outs, AdvancedIncSubtensor)
-    for ta in _layouts(_data((3, 4, 4), "float32", nan=True)):
+    for ta in array_layouts(_data((3, 4, 4), "float32", nan=True)):
         a1 = RNG.integers(-3, 3, size=4)
         a2 = RNG.integers(-4, 4, size=(5, 4))
         _same(f_py, f_c, ta, a1, a2, _data((5, 4, 4), "float32"), _data((1, 4), "float32"))
@@ -230,7 +212,7 @@ def test_advanced_inc_several_arrays_and_float32_accumulation():
     # many repeats: float32 sums must round as np.add.at does (C order)
     _same(f_py, f_c, _data((3, 4, 4), "float32"), np.zeros(4, "int64"), np.zeros((50, 4), "int64"),
           (_data((50, 4, 4)) * 1e3).astype("float32"), _data((1, 4), "float32"))
-    _both_fail(f_py, f_c, _data((3, 4, 4), "float32"), np.zeros(3, "int64"), np.zeros((5, 4), "int64"),
+    assert_same_error(f_py, f_c, _data((3, 4, 4), "float32"), np.zeros(3, "int64"), np.zeros((5, 4), "int64"),
                _data((5, 4, 4), "float32"), _data((1, 4), "float32"), match="shape mismatch")
 
 
@@ -276,10 +258,10 @@ def test_advanced_subtensor_general(dtype):
         t[1:, idx, i],
     ]
     f_py, f_c = _both([t, idx, idx2, im, mask, i], outs, AdvancedSubtensor)
-    for ta in _layouts(_data((4, 4, 4), dtype)):
+    for ta in array_layouts(_data((4, 4, 4), dtype)):
         for k in (0, 1, 6):
             a = RNG.integers(-4, 4, size=k)
-            for a2 in _layouts(RNG.integers(-4, 4, size=k).astype("int32")):
+            for a2 in array_layouts(RNG.integers(-4, 4, size=k).astype("int32")):
                 _same(f_py, f_c, ta, a, a2, RNG.integers(0, 4, size=(3, 2)).astype("uint8"),
                       _data((4, 4), "bool"), np.int64(RNG.integers(-4, 4)))
     args = [_data((4, 4, 4), dtype), np.array([0, 3]), np.array([1, 2], "int32"), np.zeros((1, 1), "uint8"),
@@ -287,22 +269,22 @@ def test_advanced_subtensor_general(dtype):
     _same(f_py, f_c, *args[:4], np.zeros((4, 4), bool), args[5])
     _same(f_py, f_c, *args[:4], np.ones((4, 4), bool)[::-1, ::-1], args[5])
     _same(f_py, f_c, np.broadcast_to(_data((4, 1, 4), dtype), (4, 4, 4)), *args[1:])
-    _both_fail(f_py, f_c, args[0], np.array([0, 4]), *args[2:], match="out of bounds")
-    _both_fail(f_py, f_c, *args[:3], np.full((1, 1), 4, "uint8"), *args[4:], match="out of bounds")
-    _both_fail(f_py, f_c, *args[:5], np.int64(-5), match="out of bounds")
-    _both_fail(f_py, f_c, args[0], np.array([0, 1, 2]), *args[2:], match="shape mismatch")
-    _both_fail(f_py, f_c, *args[:4], _data((3, 4), "bool"), args[5], match="boolean index did not match")
+    assert_same_error(f_py, f_c, args[0], np.array([0, 4]), *args[2:], match="out of bounds")
+    assert_same_error(f_py, f_c, *args[:3], np.full((1, 1), 4, "uint8"), *args[4:], match="out of bounds")
+    assert_same_error(f_py, f_c, *args[:5], np.int64(-5), match="out of bounds")
+    assert_same_error(f_py, f_c, args[0], np.array([0, 1, 2]), *args[2:], match="shape mismatch")
+    assert_same_error(f_py, f_c, *args[:4], _data((3, 4), "bool"), args[5], match="boolean index did not match")
 
 
 def test_advanced_subtensor_simple_case_and_nan():
     """The x[int_vector] case ops_shape had keeps running in C (now through this module)."""
     x, idx = st.matrix("x"), st.lvector("idx")
     f_py, f_c = _both([x, idx], [x[idx]], AdvancedSubtensor)
-    for xa in _layouts(_data((5, 3), nan=True)):
+    for xa in array_layouts(_data((5, 3), nan=True)):
         _same(f_py, f_c, xa, np.array([4, -5, 0, 0]))
         _same(f_py, f_c, xa, np.zeros(0, "int64"))
     _same(f_py, f_c, _data((5, 0)), np.array([1, 2]))
-    _both_fail(f_py, f_c, _data((5, 3)), np.array([5]), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((5, 3)), np.array([5]), match="out of bounds")
 
 
 # --------------------------------------------------------------------------- LastWriteMask, IndexShape
@@ -326,13 +308,13 @@ def test_last_write_mask_and_index_shape():
     outs = lwm + [s for node in shapes for s in node.outputs]
     f_py, f_c = _both([x, idx, idx2, mask, i], outs, (LastWriteMask, IndexShape), optimizer=None)
     for k in (0, 1, 7):
-        for xa in _layouts(_data((3, 3))):
+        for xa in array_layouts(_data((3, 3))):
             _same(f_py, f_c, xa, RNG.integers(-3, 3, size=k), RNG.integers(-3, 3, size=k),
                   _data((3,), "bool"), np.int64(RNG.integers(-3, 3)))
     args = [_data((3, 3)), np.array([0, 1]), np.array([2, 2]), _data((3,), "bool"), np.int64(0)]
-    _both_fail(f_py, f_c, args[0], np.array([0, 3]), *args[2:], match="out of bounds")
-    _both_fail(f_py, f_c, *args[:3], _data((2,), "bool"), args[4], match="boolean index did not match")
-    _both_fail(f_py, f_c, *args[:4], np.int64(3), match="out of bounds")
+    assert_same_error(f_py, f_c, args[0], np.array([0, 3]), *args[2:], match="out of bounds")
+    assert_same_error(f_py, f_c, *args[:3], _data((2,), "bool"), args[4], match="boolean index did not match")
+    assert_same_error(f_py, f_c, *args[:4], np.int64(3), match="out of bounds")
 
 
 # --------------------------------------------------------------------------- CHECK mode
@@ -356,7 +338,7 @@ def test_check_mode_compares_c_with_python():
     assert kinds[AdvancedSubtensor] == "c" and kinds[IncSubtensor] == "c"
     assert any(issubclass(k, AdvancedIncSubtensor) and v == "c" for k, v in kinds.items())
     g = sg.function([x, y, idx, i], outs, mode=sg.Mode(linker="py"))
-    for xa in _layouts(_data((4, 4), nan=True)):
+    for xa in array_layouts(_data((4, 4), nan=True)):
         args = [xa, _data((4,)), np.array([3, 3, -1, 0]), np.int64(-2)]
         for got, exp in zip(f(*args), g(*args)):
             np.testing.assert_allclose(got, exp, rtol=1e-13, equal_nan=True)

@@ -22,7 +22,7 @@ from symgraph.tensor.shape import Reshape, SpecifyShape
 from symgraph.tensor.shape_inference import MakeVector, Shape, Shape_i
 from symgraph.tensor.special import LogSoftmax, Softmax
 from symgraph.tensor.subtensor import AdvancedSubtensor, Subtensor
-from symgraph.testing import compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -63,28 +63,6 @@ def _same(f_py, f_c, *args, rtol=1e-12, atol=0.0):
     return got
 
 
-def _both_fail(f_py, f_c, *args, match=None):
-    """Both functions raise the same exception class (ValueError or IndexError) on ``args``;
-    C's message matches ``match``."""
-    with pytest.raises((ValueError, IndexError)) as from_python:
-        f_py(*args)
-    with pytest.raises(from_python.type, match=match):
-        f_c(*args)
-
-
-def _layouts(a):
-    """``a`` as differently laid out arrays of equal value: contiguous, Fortran order, and a
-    negatively strided slice of a larger array."""
-    out = [np.ascontiguousarray(a), np.asfortranarray(a)]
-    if a.ndim:
-        big = np.concatenate([a, a], axis=-1) if a.shape[-1] else a
-        rev = np.flip(big, axis=tuple(range(a.ndim)))[..., ::2] if a.shape[-1] else big
-        flipped = np.flip(rev, axis=tuple(range(a.ndim)))
-        if flipped.shape == a.shape:
-            out.append(flipped)
-    return out
-
-
 def _data(shape, dtype="float64"):
     if dtype == "bool":
         return RNG.random(shape) > 0.5
@@ -102,7 +80,7 @@ def test_dimshuffle_transpose_drop_expand(dtype):
     outs = [x.dimshuffle(2, "x", 0), x.dimshuffle(1, 0, 2), x.dimshuffle("x", 2, 0, "x")]
     f_py, f_c = _both([x], outs, DimShuffle)
     for shape in [(3, 1, 4), (0, 1, 5), (2, 1, 0), (1, 1, 1)]:
-        for a in _layouts(_data(shape, dtype)):
+        for a in array_layouts(_data(shape, dtype)):
             _same(f_py, f_c, a)
     # a transposed input with a broadcast (stride-0) dimension
     _same(f_py, f_c, np.broadcast_to(_data((4, 1, 1), dtype), (4, 1, 3)).transpose(0, 1, 2))
@@ -126,7 +104,7 @@ def test_shape_shape_i_make_vector():
     outs = [x.shape, Shape_i(1)(x), MakeVector("int64")(Shape_i(2)(x), n, Shape_i(0)(x))]
     f_py, f_c = _both([x, n], outs, (Shape, Shape_i, MakeVector))
     for shape in [(2, 3, 4), (0, 5, 1), (1, 1, 0)]:
-        for a in _layouts(_data(shape)):
+        for a in array_layouts(_data(shape)):
             got = _same(f_py, f_c, a, np.int32(-7))
             assert got[0].tolist() == list(shape) and got[2].tolist() == [shape[2], -7, shape[0]]
 
@@ -146,11 +124,11 @@ def test_specify_shape_checks_and_views():
     n = st.lscalar("n")
     y = st.specify_shape(x, (n, None))
     f_py, f_c = _both([x, n], [y, y * 2.0], SpecifyShape)
-    for a in _layouts(_data((3, 4))):
+    for a in array_layouts(_data((3, 4))):
         _same(f_py, f_c, a, np.int64(3))
     _same(f_py, f_c, _data((0, 2)), np.int64(0))
-    _both_fail(f_py, f_c, _data((3, 4)), np.int64(4), match=r"expected shape \(4, \?\).*\(3, 4\)")
-    _both_fail(f_py, f_c, _data((3, 4)), np.int64(-1), match="specify_shape")
+    assert_same_error(f_py, f_c, _data((3, 4)), np.int64(4), match=r"expected shape \(4, \?\).*\(3, 4\)")
+    assert_same_error(f_py, f_c, _data((3, 4)), np.int64(-1), match="specify_shape")
 
 
 # --------------------------------------------------------------------------- Reshape
@@ -163,15 +141,15 @@ def test_reshape_view_copy_and_minus_one(dtype):
     y = st.reshape(x, s, ndim=3)
     f_py, f_c = _both([x, s], [y], Reshape)
     base = _data((4, 6), dtype)
-    for a in _layouts(base) + [base[:, ::-1], base.T.copy().T]:
+    for a in array_layouts(base) + [base[:, ::-1], base.T.copy().T]:
         for shp in [(2, 3, 4), (-1, 2, 2), (4, -1, 1), (1, 1, -1), (24, 1, 1)]:
             _same(f_py, f_c, a, np.array(shp, dtype="int64"))
     _same(f_py, f_c, _data((0, 3), dtype), np.array([3, 0, 1], dtype="int64"))
     _same(f_py, f_c, _data((0, 3), dtype), np.array([7, 0, 9], dtype="int64"))
     for bad in [(5, 5, 1), (-1, -1, 6), (-2, -3, 4), (0, -1, 1), (5, -1, 1), (2**40, 2**40, 2**40)]:
-        _both_fail(f_py, f_c, base, np.array(bad, dtype="int64"), match="reshape")
+        assert_same_error(f_py, f_c, base, np.array(bad, dtype="int64"), match="reshape")
     # the shape vector's length is checked by the SpecifyShape that reshape inserts
-    _both_fail(f_py, f_c, base, np.array([24, 1], dtype="int64"), match=r"expected shape \(3,\)")
+    assert_same_error(f_py, f_c, base, np.array([24, 1], dtype="int64"), match=r"expected shape \(3,\)")
 
 
 def test_reshape_int32_shape_and_flatten_in_chain():
@@ -179,7 +157,7 @@ def test_reshape_int32_shape_and_flatten_in_chain():
     s = st.ivector("s")
     y = st.reshape(x.dimshuffle(2, 0, 1), s, ndim=2)
     f_py, f_c = _both([x, s], [y, y + 1.0, x.flatten()], (Reshape, DimShuffle))
-    for a in _layouts(_data((2, 3, 4))):
+    for a in array_layouts(_data((2, 3, 4))):
         _same(f_py, f_c, a, np.array([-1, 6], dtype="int32"))
         _same(f_py, f_c, a, np.array([24, 1], dtype="int32"))
 
@@ -196,11 +174,11 @@ def test_subtensor_slices_match_python_clamping():
     base = _data((5, 7))
     values = [-(2**63), -9, -7, -5, -2, -1, 0, 1, 2, 4, 5, 6, 8, 2**62, 2**63 - 1]
     cases = [(va, vb, vc) for va in values[::2] for vb in values[1::2] for vc in (1, -1, 2, -3, 2**63 - 1, -(2**63))]
-    layouts = _layouts(base)
+    layouts = array_layouts(base)
     for k, (va, vb, vc) in enumerate(cases):
         _same(f_py, f_c, layouts[k % len(layouts)], np.int64(va), np.int64(vb), np.int64(vc), np.int32(k % 7 - 3))
     # an empty input: the slices are empty, the integer index is out of bounds
-    _both_fail(f_py, f_c, _data((0, 7)), np.int64(1), np.int64(3), np.int64(1), np.int32(0), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((0, 7)), np.int64(1), np.int64(3), np.int64(1), np.int32(0), match="out of bounds")
 
 
 def test_subtensor_errors():
@@ -208,19 +186,19 @@ def test_subtensor_errors():
     a, i = st.lscalar("a"), st.bscalar("i")
     f_py, f_c = _both([x, a, i], [x[::a, i]], Subtensor)
     _same(f_py, f_c, _data((3, 4)), np.int64(-1), np.int8(-4))
-    _both_fail(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(4), match="out of bounds")
-    _both_fail(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(-5), match="out of bounds")
-    _both_fail(f_py, f_c, _data((3, 0)), np.int64(1), np.int8(0), match="out of bounds")
-    _both_fail(f_py, f_c, _data((3, 4)), np.int64(0), np.int8(0), match="step cannot be zero")
+    assert_same_error(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(4), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(-5), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((3, 0)), np.int64(1), np.int8(0), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((3, 4)), np.int64(0), np.int8(0), match="step cannot be zero")
 
 
 def test_subtensor_constant_index_0d_and_chain():
     x = st.tensor3("x")
     outs = [x[1, -1, 0], x[-1][::2] * 3.0, x[:, 1:3, None]]
     f_py, f_c = _both([x], outs, Subtensor)
-    for a in _layouts(_data((3, 4, 2))):
+    for a in array_layouts(_data((3, 4, 2))):
         _same(f_py, f_c, a)
-    _both_fail(f_py, f_c, _data((1, 4, 2)), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((1, 4, 2)), match="out of bounds")
 
 
 # --------------------------------------------------------------------------- AdvancedSubtensor
@@ -234,7 +212,7 @@ def test_advanced_subtensor_take_rows(idx_dtype):
     f_py, f_c = _both([x, idx, idx2], [x[idx], x[idx2]], AdvancedSubtensor)
     base = _data((5, 3))
     lo = 0 if idx_dtype == "uint8" else -5
-    for a in _layouts(base):
+    for a in array_layouts(base):
         i1 = RNG.integers(lo, 5, size=8).astype(idx_dtype)
         i2 = RNG.integers(lo, 5, size=(3, 4)).astype(idx_dtype)
         _same(f_py, f_c, a, i1, i2)
@@ -242,10 +220,10 @@ def test_advanced_subtensor_take_rows(idx_dtype):
     _same(f_py, f_c, base, np.zeros(0, idx_dtype), np.zeros((2, 0), idx_dtype))
     _same(f_py, f_c, np.broadcast_to(_data((1, 3)), (5, 3)), i1, i2)
     _same(f_py, f_c, _data((4, 0)), np.array([3, 0], idx_dtype), np.zeros((1, 1), idx_dtype))
-    _both_fail(f_py, f_c, base, np.array([0, 5], idx_dtype), np.zeros((1, 1), idx_dtype), match="out of bounds")
-    _both_fail(f_py, f_c, _data((0, 3)), np.array([0], idx_dtype), np.zeros((0, 1), idx_dtype), match="out of bounds")
+    assert_same_error(f_py, f_c, base, np.array([0, 5], idx_dtype), np.zeros((1, 1), idx_dtype), match="out of bounds")
+    assert_same_error(f_py, f_c, _data((0, 3)), np.array([0], idx_dtype), np.zeros((0, 1), idx_dtype), match="out of bounds")
     if idx_dtype != "uint8":
-        _both_fail(f_py, f_c, base, np.array([-6], idx_dtype), np.zeros((1, 1), idx_dtype), match="out of bounds")
+        assert_same_error(f_py, f_c, base, np.array([-6], idx_dtype), np.zeros((1, 1), idx_dtype), match="out of bounds")
 
 
 # --------------------------------------------------------------------------- Alloc, BroadcastTo
@@ -257,11 +235,11 @@ def test_alloc_and_broadcast_to():
     outs = [st.alloc(v, 3, n, m), st.broadcast_to(v, (2, n, m)) * 1.5]
     f_py, f_c = _both([v, n, m], outs, (Alloc, BroadcastTo))
     for shape, nv, mv in [((4, 5), 4, 5), ((1, 5), 6, 5), ((4, 1), 4, 7), ((1, 1), 0, 3), ((0, 2), 0, 2)]:
-        for a in _layouts(_data(shape)):
+        for a in array_layouts(_data(shape)):
             _same(f_py, f_c, a, np.int64(nv), np.int32(mv))
     _same(f_py, f_c, np.broadcast_to(_data((1, 3)), (4, 3)), np.int64(4), np.int32(3))
-    _both_fail(f_py, f_c, _data((4, 5)), np.int64(3), np.int32(5), match="broadcast")
-    _both_fail(f_py, f_c, _data((1, 1)), np.int64(-1), np.int32(5), match="broadcast")
+    assert_same_error(f_py, f_c, _data((4, 5)), np.int64(3), np.int32(5), match="broadcast")
+    assert_same_error(f_py, f_c, _data((1, 1)), np.int64(-1), np.int32(5), match="broadcast")
 
 
 @pytest.mark.parametrize("dtype", ["int16", "bool", "float32"])
@@ -282,11 +260,11 @@ def test_join_axis_and_dtypes():
     c = st.tensor(dtype="bool", shape=(None, None), name="c")
     outs = [st.concatenate([a, b, c], axis=1), st.concatenate([a, a[:0], a], axis=0), st.concatenate([c, b], axis=1)]
     f_py, f_c = _both([a, b, c], outs, Join)
-    for va in _layouts(_data((3, 3))):
-        for vb in _layouts(_data((3, 2), "int32")):
+    for va in array_layouts(_data((3, 3))):
+        for vb in array_layouts(_data((3, 2), "int32")):
             _same(f_py, f_c, va, vb, _data((3, 4), "bool")[:, ::-1])
     _same(f_py, f_c, _data((0, 0)), _data((0, 0), "int32"), _data((0, 0), "bool"))
-    _both_fail(f_py, f_c, _data((3, 3)), _data((2, 2), "int32"), _data((3, 1), "bool"), match="concatenate")
+    assert_same_error(f_py, f_c, _data((3, 3)), _data((2, 2), "int32"), _data((3, 1), "bool"), match="concatenate")
 
 
 # --------------------------------------------------------------------------- Softmax
@@ -299,7 +277,7 @@ def test_softmax_log_softmax(dtype):
             st.log_softmax(x, axis=1), st.log_softmax(x, axis=0), st.log_softmax(x, axis=None)]
     f_py, f_c = _both([x], outs, (Softmax, LogSoftmax))
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
-    for a in _layouts(_data((4, 5), dtype) * 10):
+    for a in array_layouts(_data((4, 5), dtype) * 10):
         _same(f_py, f_c, a, **tol)
     special = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 0.0], [-np.inf, -np.inf, -np.inf],
                         [-np.inf, 3.0, 1e300 if dtype == "float64" else 1e30], [700.0, 710.0, -5.0]], dtype=dtype)
@@ -312,7 +290,7 @@ def test_softmax_log_softmax(dtype):
 def test_softmax_3d_middle_axis():
     x = st.tensor3("x")
     f_py, f_c = _both([x], [st.softmax(x, axis=1), st.log_softmax(x, axis=1)], (Softmax, LogSoftmax))
-    for a in _layouts(_data((3, 4, 5))):
+    for a in array_layouts(_data((3, 4, 5))):
         _same(f_py, f_c, a, rtol=1e-12, atol=1e-14)
 
 
@@ -320,7 +298,7 @@ def test_take_rows_of_vector_and_tensor3():
     v, t = st.vector("v"), st.tensor3("t")
     idx = st.lvector("idx")
     f_py, f_c = _both([v, t, idx], [v[idx], t[idx]], AdvancedSubtensor)
-    for a in _layouts(_data((4, 3, 2))):
+    for a in array_layouts(_data((4, 3, 2))):
         _same(f_py, f_c, _data((6,))[::-1], a, np.array([0, -1, 3, 2, 2], dtype="int64"))
 
 
@@ -345,7 +323,7 @@ def test_check_mode_runs_every_op_in_c_and_python():
     assert len(impls) >= len(covered) and set(impls) == {"c"}
     # x[idx, ::-1]: the general C AdvancedSubtensor (ops_indexing.py) covers it
     assert [impl for node, impl in zip(nodes, f.implementations()) if type(node.op) is AdvancedSubtensor] == ["c"]
-    for a in _layouts(_data((3, 4, 2))):
+    for a in array_layouts(_data((3, 4, 2))):
         got = f(a, np.int64(-1), np.int64(4), np.array([2, 0], dtype="int64"))
         expected = sg.function([x, i, n, idx], outs, mode=PY_MODE)(a, np.int64(-1), np.int64(4), np.array([2, 0]))
         for g, e in zip(got, expected):
