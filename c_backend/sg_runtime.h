@@ -166,6 +166,19 @@ typedef struct {
     const sg_index *strides;
 } sg_array;
 
+/* The product of `ndim` sizes, or -1 if it overflows or a size is negative. A zero anywhere
+ * gives 0, as NumPy does not mind huge dimensions next to an empty one. */
+SG_WARM static inline sg_index sg_shape_product(int ndim, const sg_index *shape) {
+    sg_index total = 1;
+    int overflow = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 0) return 0;
+        if (shape[d] < 0) return -1;
+        if (!overflow && __builtin_mul_overflow(total, shape[d], &total)) overflow = 1;
+    }
+    return overflow ? -1 : total;
+}
+
 /* Number of elements of `a` (1 for a 0-d array). */
 static inline sg_index sg_array_size(const sg_array *a) {
     sg_index n = 1;

@@ -302,3 +302,22 @@ def assert_same_error(f_py: Any, f_c: Any, *args: Any, match: str | None = None)
     with pytest.raises(from_python.type, match=match):
         f_c(*args)
 
+
+def assert_same_outputs(f_py: Any, f_c: Any, *args: Any, rtol: float = 1e-12, atol: float = 0.0,
+                        exact: bool = False) -> list:
+    """``f_py(*args)`` and ``f_c(*args)`` give arrays of equal dtype, shape and value (floats
+    to ``rtol``/``atol``, NaN equal to NaN, unless ``exact``); returns C's outputs as a list."""
+    with np.errstate(all="ignore"):
+        expected = f_py(*args)
+        got = f_c(*args)
+    if not isinstance(expected, list):
+        expected, got = [expected], [got]
+    for e, g in zip(expected, got):
+        assert type(g) is np.ndarray
+        assert e.dtype == g.dtype and e.shape == g.shape, (e, g)
+        if e.dtype.kind == "f" and not exact:
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            np.testing.assert_array_equal(g, e)
+    return got
+

@@ -22,7 +22,7 @@ from symgraph.tensor.creation import ARange, Eye, SumToShape
 from symgraph.tensor.join import Repeat, RepeatSum, Split
 from symgraph.tensor.linalg import Tri, tril, triu
 from symgraph.tensor.special import CumOp
-from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -45,21 +45,8 @@ def _both(inputs, outputs, covered):
 
 
 def _same(f_py, f_c, *args, exact=False, rtol=1e-12):
-    """Both functions give equal values and dtypes on ``args`` (floats to ``rtol`` unless
-    ``exact``); returns C's outputs."""
-    with np.errstate(all="ignore"):
-        expected = f_py(*args)
-        got = f_c(*args)
-    if not isinstance(expected, list):
-        expected, got = [expected], [got]
-    for e, g in zip(expected, got):
-        assert type(g) is np.ndarray
-        assert e.dtype == g.dtype and e.shape == g.shape, (e, g)
-        if e.dtype.kind == "f" and not exact:
-            np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol, equal_nan=True)
-        else:
-            np.testing.assert_array_equal(g, e)
-    return got
+    """``assert_same_outputs`` with the absolute tolerance equal to the relative one."""
+    return assert_same_outputs(f_py, f_c, *args, rtol=rtol, atol=rtol, exact=exact)
 
 
 def _data(shape, dtype="float64"):

@@ -22,7 +22,7 @@ from symgraph.tensor.shape import Reshape, SpecifyShape
 from symgraph.tensor.shape_inference import MakeVector, Shape, Shape_i
 from symgraph.tensor.special import LogSoftmax, Softmax
 from symgraph.tensor.subtensor import AdvancedSubtensor, Subtensor
-from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -46,23 +46,6 @@ def _both(inputs, outputs, covered):
     return f_py, f_c
 
 
-def _same(f_py, f_c, *args, rtol=1e-12, atol=0.0):
-    """Both functions give equal values and dtypes on ``args``."""
-    with np.errstate(all="ignore"):
-        expected = f_py(*args)
-        got = f_c(*args)
-    if not isinstance(expected, list):
-        expected, got = [expected], [got]
-    for e, g in zip(expected, got):
-        assert type(g) is np.ndarray
-        assert e.dtype == g.dtype and e.shape == g.shape, (e, g)
-        if e.dtype.kind == "f":
-            np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
-        else:
-            np.testing.assert_array_equal(g, e)
-    return got
-
-
 def _data(shape, dtype="float64"):
     if dtype == "bool":
         return RNG.random(shape) > 0.5
@@ -81,16 +64,16 @@ def test_dimshuffle_transpose_drop_expand(dtype):
     f_py, f_c = _both([x], outs, DimShuffle)
     for shape in [(3, 1, 4), (0, 1, 5), (2, 1, 0), (1, 1, 1)]:
         for a in array_layouts(_data(shape, dtype)):
-            _same(f_py, f_c, a)
+            assert_same_outputs(f_py, f_c, a)
     # a transposed input with a broadcast (stride-0) dimension
-    _same(f_py, f_c, np.broadcast_to(_data((4, 1, 1), dtype), (4, 1, 3)).transpose(0, 1, 2))
+    assert_same_outputs(f_py, f_c, np.broadcast_to(_data((4, 1, 1), dtype), (4, 1, 3)).transpose(0, 1, 2))
 
 
 def test_dimshuffle_feeds_c_elementwise():
     x, y = st.matrix("x"), st.vector("y")
     f_py, f_c = _both([x, y], [x.T * y.dimshuffle("x", 0) + 1.0], DimShuffle)
-    _same(f_py, f_c, _data((3, 4)), _data((3,)))
-    _same(f_py, f_c, _data((5, 4))[::-2], _data((6,))[::2])
+    assert_same_outputs(f_py, f_c, _data((3, 4)), _data((3,)))
+    assert_same_outputs(f_py, f_c, _data((5, 4))[::-2], _data((6,))[::2])
     with pytest.raises(ValueError):
         f_c(_data((3, 4)), _data((4,)))
 
@@ -105,7 +88,7 @@ def test_shape_shape_i_make_vector():
     f_py, f_c = _both([x, n], outs, (Shape, Shape_i, MakeVector))
     for shape in [(2, 3, 4), (0, 5, 1), (1, 1, 0)]:
         for a in array_layouts(_data(shape)):
-            got = _same(f_py, f_c, a, np.int32(-7))
+            got = assert_same_outputs(f_py, f_c, a, np.int32(-7))
             assert got[0].tolist() == list(shape) and got[2].tolist() == [shape[2], -7, shape[0]]
 
 
@@ -113,7 +96,7 @@ def test_make_vector_float():
     a, b = st.dscalar("a"), st.iscalar("b")
     f_py, f_c = _both([a, b], [MakeVector("float64")(a, b)], MakeVector)
     for va, vb in [(1.5, 3), (np.nan, -2), (-np.inf, 2**31 - 1)]:
-        _same(f_py, f_c, np.float64(va), np.int32(vb))
+        assert_same_outputs(f_py, f_c, np.float64(va), np.int32(vb))
 
 
 # --------------------------------------------------------------------------- SpecifyShape
@@ -125,8 +108,8 @@ def test_specify_shape_checks_and_views():
     y = st.specify_shape(x, (n, None))
     f_py, f_c = _both([x, n], [y, y * 2.0], SpecifyShape)
     for a in array_layouts(_data((3, 4))):
-        _same(f_py, f_c, a, np.int64(3))
-    _same(f_py, f_c, _data((0, 2)), np.int64(0))
+        assert_same_outputs(f_py, f_c, a, np.int64(3))
+    assert_same_outputs(f_py, f_c, _data((0, 2)), np.int64(0))
     assert_same_error(f_py, f_c, _data((3, 4)), np.int64(4), match=r"expected shape \(4, \?\).*\(3, 4\)")
     assert_same_error(f_py, f_c, _data((3, 4)), np.int64(-1), match="specify_shape")
 
@@ -143,9 +126,9 @@ def test_reshape_view_copy_and_minus_one(dtype):
     base = _data((4, 6), dtype)
     for a in array_layouts(base) + [base[:, ::-1], base.T.copy().T]:
         for shp in [(2, 3, 4), (-1, 2, 2), (4, -1, 1), (1, 1, -1), (24, 1, 1)]:
-            _same(f_py, f_c, a, np.array(shp, dtype="int64"))
-    _same(f_py, f_c, _data((0, 3), dtype), np.array([3, 0, 1], dtype="int64"))
-    _same(f_py, f_c, _data((0, 3), dtype), np.array([7, 0, 9], dtype="int64"))
+            assert_same_outputs(f_py, f_c, a, np.array(shp, dtype="int64"))
+    assert_same_outputs(f_py, f_c, _data((0, 3), dtype), np.array([3, 0, 1], dtype="int64"))
+    assert_same_outputs(f_py, f_c, _data((0, 3), dtype), np.array([7, 0, 9], dtype="int64"))
     for bad in [(5, 5, 1), (-1, -1, 6), (-2, -3, 4), (0, -1, 1), (5, -1, 1), (2**40, 2**40, 2**40)]:
         assert_same_error(f_py, f_c, base, np.array(bad, dtype="int64"), match="reshape")
     # the shape vector's length is checked by the SpecifyShape that reshape inserts
@@ -158,8 +141,8 @@ def test_reshape_int32_shape_and_flatten_in_chain():
     y = st.reshape(x.dimshuffle(2, 0, 1), s, ndim=2)
     f_py, f_c = _both([x, s], [y, y + 1.0, x.flatten()], (Reshape, DimShuffle))
     for a in array_layouts(_data((2, 3, 4))):
-        _same(f_py, f_c, a, np.array([-1, 6], dtype="int32"))
-        _same(f_py, f_c, a, np.array([24, 1], dtype="int32"))
+        assert_same_outputs(f_py, f_c, a, np.array([-1, 6], dtype="int32"))
+        assert_same_outputs(f_py, f_c, a, np.array([24, 1], dtype="int32"))
 
 
 # --------------------------------------------------------------------------- Subtensor
@@ -176,7 +159,7 @@ def test_subtensor_slices_match_python_clamping():
     cases = [(va, vb, vc) for va in values[::2] for vb in values[1::2] for vc in (1, -1, 2, -3, 2**63 - 1, -(2**63))]
     layouts = array_layouts(base)
     for k, (va, vb, vc) in enumerate(cases):
-        _same(f_py, f_c, layouts[k % len(layouts)], np.int64(va), np.int64(vb), np.int64(vc), np.int32(k % 7 - 3))
+        assert_same_outputs(f_py, f_c, layouts[k % len(layouts)], np.int64(va), np.int64(vb), np.int64(vc), np.int32(k % 7 - 3))
     # an empty input: the slices are empty, the integer index is out of bounds
     assert_same_error(f_py, f_c, _data((0, 7)), np.int64(1), np.int64(3), np.int64(1), np.int32(0), match="out of bounds")
 
@@ -185,7 +168,7 @@ def test_subtensor_errors():
     x = st.matrix("x")
     a, i = st.lscalar("a"), st.bscalar("i")
     f_py, f_c = _both([x, a, i], [x[::a, i]], Subtensor)
-    _same(f_py, f_c, _data((3, 4)), np.int64(-1), np.int8(-4))
+    assert_same_outputs(f_py, f_c, _data((3, 4)), np.int64(-1), np.int8(-4))
     assert_same_error(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(4), match="out of bounds")
     assert_same_error(f_py, f_c, _data((3, 4)), np.int64(1), np.int8(-5), match="out of bounds")
     assert_same_error(f_py, f_c, _data((3, 0)), np.int64(1), np.int8(0), match="out of bounds")
@@ -197,7 +180,7 @@ def test_subtensor_constant_index_0d_and_chain():
     outs = [x[1, -1, 0], x[-1][::2] * 3.0, x[:, 1:3, None]]
     f_py, f_c = _both([x], outs, Subtensor)
     for a in array_layouts(_data((3, 4, 2))):
-        _same(f_py, f_c, a)
+        assert_same_outputs(f_py, f_c, a)
     assert_same_error(f_py, f_c, _data((1, 4, 2)), match="out of bounds")
 
 
@@ -215,11 +198,11 @@ def test_advanced_subtensor_take_rows(idx_dtype):
     for a in array_layouts(base):
         i1 = RNG.integers(lo, 5, size=8).astype(idx_dtype)
         i2 = RNG.integers(lo, 5, size=(3, 4)).astype(idx_dtype)
-        _same(f_py, f_c, a, i1, i2)
-        _same(f_py, f_c, a, i1[::-3], i2.T)
-    _same(f_py, f_c, base, np.zeros(0, idx_dtype), np.zeros((2, 0), idx_dtype))
-    _same(f_py, f_c, np.broadcast_to(_data((1, 3)), (5, 3)), i1, i2)
-    _same(f_py, f_c, _data((4, 0)), np.array([3, 0], idx_dtype), np.zeros((1, 1), idx_dtype))
+        assert_same_outputs(f_py, f_c, a, i1, i2)
+        assert_same_outputs(f_py, f_c, a, i1[::-3], i2.T)
+    assert_same_outputs(f_py, f_c, base, np.zeros(0, idx_dtype), np.zeros((2, 0), idx_dtype))
+    assert_same_outputs(f_py, f_c, np.broadcast_to(_data((1, 3)), (5, 3)), i1, i2)
+    assert_same_outputs(f_py, f_c, _data((4, 0)), np.array([3, 0], idx_dtype), np.zeros((1, 1), idx_dtype))
     assert_same_error(f_py, f_c, base, np.array([0, 5], idx_dtype), np.zeros((1, 1), idx_dtype), match="out of bounds")
     assert_same_error(f_py, f_c, _data((0, 3)), np.array([0], idx_dtype), np.zeros((0, 1), idx_dtype), match="out of bounds")
     if idx_dtype != "uint8":
@@ -236,8 +219,8 @@ def test_alloc_and_broadcast_to():
     f_py, f_c = _both([v, n, m], outs, (Alloc, BroadcastTo))
     for shape, nv, mv in [((4, 5), 4, 5), ((1, 5), 6, 5), ((4, 1), 4, 7), ((1, 1), 0, 3), ((0, 2), 0, 2)]:
         for a in array_layouts(_data(shape)):
-            _same(f_py, f_c, a, np.int64(nv), np.int32(mv))
-    _same(f_py, f_c, np.broadcast_to(_data((1, 3)), (4, 3)), np.int64(4), np.int32(3))
+            assert_same_outputs(f_py, f_c, a, np.int64(nv), np.int32(mv))
+    assert_same_outputs(f_py, f_c, np.broadcast_to(_data((1, 3)), (4, 3)), np.int64(4), np.int32(3))
     assert_same_error(f_py, f_c, _data((4, 5)), np.int64(3), np.int32(5), match="broadcast")
     assert_same_error(f_py, f_c, _data((1, 1)), np.int64(-1), np.int32(5), match="broadcast")
 
@@ -248,7 +231,7 @@ def test_alloc_scalar_value(dtype):
     n = st.lscalar("n")
     f_py, f_c = _both([s, n], [st.alloc(s, n, 2), st.broadcast_to(s, (n,))], (Alloc, BroadcastTo))
     for nv in (0, 1, 5):
-        _same(f_py, f_c, _data((), dtype), np.int64(nv))
+        assert_same_outputs(f_py, f_c, _data((), dtype), np.int64(nv))
 
 
 # --------------------------------------------------------------------------- Join
@@ -262,8 +245,8 @@ def test_join_axis_and_dtypes():
     f_py, f_c = _both([a, b, c], outs, Join)
     for va in array_layouts(_data((3, 3))):
         for vb in array_layouts(_data((3, 2), "int32")):
-            _same(f_py, f_c, va, vb, _data((3, 4), "bool")[:, ::-1])
-    _same(f_py, f_c, _data((0, 0)), _data((0, 0), "int32"), _data((0, 0), "bool"))
+            assert_same_outputs(f_py, f_c, va, vb, _data((3, 4), "bool")[:, ::-1])
+    assert_same_outputs(f_py, f_c, _data((0, 0)), _data((0, 0), "int32"), _data((0, 0), "bool"))
     assert_same_error(f_py, f_c, _data((3, 3)), _data((2, 2), "int32"), _data((3, 1), "bool"), match="concatenate")
 
 
@@ -278,20 +261,20 @@ def test_softmax_log_softmax(dtype):
     f_py, f_c = _both([x], outs, (Softmax, LogSoftmax))
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
     for a in array_layouts(_data((4, 5), dtype) * 10):
-        _same(f_py, f_c, a, **tol)
+        assert_same_outputs(f_py, f_c, a, **tol)
     special = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 0.0], [-np.inf, -np.inf, -np.inf],
                         [-np.inf, 3.0, 1e300 if dtype == "float64" else 1e30], [700.0, 710.0, -5.0]], dtype=dtype)
-    _same(f_py, f_c, special, **tol)
-    _same(f_py, f_c, special[::-1, ::2], **tol)
-    _same(f_py, f_c, _data((0, 3), dtype), **tol)
-    _same(f_py, f_c, _data((3, 0), dtype), **tol)
+    assert_same_outputs(f_py, f_c, special, **tol)
+    assert_same_outputs(f_py, f_c, special[::-1, ::2], **tol)
+    assert_same_outputs(f_py, f_c, _data((0, 3), dtype), **tol)
+    assert_same_outputs(f_py, f_c, _data((3, 0), dtype), **tol)
 
 
 def test_softmax_3d_middle_axis():
     x = st.tensor3("x")
     f_py, f_c = _both([x], [st.softmax(x, axis=1), st.log_softmax(x, axis=1)], (Softmax, LogSoftmax))
     for a in array_layouts(_data((3, 4, 5))):
-        _same(f_py, f_c, a, rtol=1e-12, atol=1e-14)
+        assert_same_outputs(f_py, f_c, a, rtol=1e-12, atol=1e-14)
 
 
 def test_take_rows_of_vector_and_tensor3():
@@ -299,7 +282,7 @@ def test_take_rows_of_vector_and_tensor3():
     idx = st.lvector("idx")
     f_py, f_c = _both([v, t, idx], [v[idx], t[idx]], AdvancedSubtensor)
     for a in array_layouts(_data((4, 3, 2))):
-        _same(f_py, f_c, _data((6,))[::-1], a, np.array([0, -1, 3, 2, 2], dtype="int64"))
+        assert_same_outputs(f_py, f_c, _data((6,))[::-1], a, np.array([0, -1, 3, 2, 2], dtype="int64"))
 
 
 def test_check_mode_runs_every_op_in_c_and_python():

@@ -55,16 +55,6 @@ SUPPORT_CODE = r"""
 #define SG_CR_EXACT SG_HOT
 #endif
 
-/* The product of `nd` lengths (all >= 0; 0 if any is 0), or -1 if it overflows. */
-static inline sg_index sg_cr_product(int nd, const sg_index *shape) {
-    sg_index total = 1;
-    int overflow = 0;
-    for (int d = 0; d < nd; d++) {
-        if (shape[d] == 0) return 0;
-        if (!overflow && __builtin_mul_overflow(total, shape[d], &total)) overflow = 1;
-    }
-    return overflow ? -1 : total;
-}
 
 /* Whether NumPy refuses to create an array of this shape ("array is too big"): the
  * product of the non-zero lengths times the item size must fit in npy_intp, even when
@@ -509,7 +499,7 @@ class SumToShapeC(_CreationImpl):
         for d in range(tnd):
             # A target length 1 over a longer (or empty) dimension is summed: stride 0.
             lines.append(f"{name}_ws[{lead + d}] = {shape}[{d}] == {g}.shape[{lead + d}] ? {strides}[{d}] : 0;")
-        lines.append(f"memset({z}.data, 0, (size_t)sg_cr_product({tnd}, {shape}) * sizeof({C_TYPES[dtype]}));")
+        lines.append(f"memset({z}.data, 0, (size_t)sg_shape_product({tnd}, {shape}) * sizeof({C_TYPES[dtype]}));")
         lines.append(f"SG_CHECK(sg_acc_{dtype}({err}, {z}.data, {name}_ws, {g}.data, {g}.strides, {gnd}, {g}.shape));")
         return "\n".join(lines)
 
@@ -594,7 +584,7 @@ class RepeatC(_CreationImpl):
         lines += [f"{shape}[{d}] = {f'(sg_index){name}_tot' if d == axis else f'{x}.shape[{d}]'};" for d in range(nd)]
         lines.append(_check_size(shape, nd, f"sg_dtype_itemsize({x}.dtype)", err))
         lines.append(sub["alloc"][0])
-        lines.append(f"if (sg_cr_product({nd}, {shape}) > 0) {{\n{counts}")
+        lines.append(f"if (sg_shape_product({nd}, {shape}) > 0) {{\n{counts}")
         lines.append(
             f"SG_CHECK(sg_repeat_run({err}, {z}.data, {strides}, {x}.data, {x}.strides, {nd}, {x}.shape, {axis}, "
             f"{name}_cnt, sg_dtype_itemsize({x}.dtype)));\n}}"
@@ -631,8 +621,8 @@ class RepeatSumC(_CreationImpl):
         lines.append(_check_size(shape, nd, f"sizeof({ct})", err))
         lines.append(sub["alloc"][0])
         # runs with a zero count stay zero
-        lines.append(f"memset({z}.data, 0, (size_t)sg_cr_product({nd}, {shape}) * sizeof({ct}));")
-        lines.append(f"if (sg_cr_product({nd}, {g}.shape) > 0) {{\n{counts}")
+        lines.append(f"memset({z}.data, 0, (size_t)sg_shape_product({nd}, {shape}) * sizeof({ct}));")
+        lines.append(f"if (sg_shape_product({nd}, {g}.shape) > 0) {{\n{counts}")
         lines.append(
             f"SG_CHECK(sg_repeat_sum_{dtype}({err}, {z}.data, {strides}, {g}.data, {g}.strides, {nd}, {g}.shape, "
             f"{axis}, {name}_cnt, (sg_index){name}_n));\n}}"
@@ -737,7 +727,7 @@ class CumOpC(_CreationImpl):
         shape, strides = sub["shape"][0], sub["strides"][0]
         lines = []
         if op.axis is None:
-            lines.append(f"sg_index {name}_n = sg_cr_product({nd}, {x}.shape);")
+            lines.append(f"sg_index {name}_n = sg_shape_product({nd}, {x}.shape);")
             lines.append(f"if ({name}_n < 0) SG_FAIL_CODE({err}, SG_ERR_MEMORY, \"cumulative op: input too large\");")
             lines.append(f"{shape}[0] = {name}_n;")
             lines.append(sub["alloc"][0])
@@ -761,8 +751,8 @@ class CumOpC(_CreationImpl):
             return "\n".join(lines)
         lines.append(f"SG_CHECK({cast}({err}, {z}.data, {strides}, {x}.data, {x}.strides, {nd}, {x}.shape));")
         lines.append(
-            f"{block}(({out_t} *){z}.data, sg_cr_product({a}, {x}.shape), {x}.shape[{a}], "
-            f"sg_cr_product({nd - a - 1}, {x}.shape + {a + 1}));"
+            f"{block}(({out_t} *){z}.data, sg_shape_product({a}, {x}.shape), {x}.shape[{a}], "
+            f"sg_shape_product({nd - a - 1}, {x}.shape + {a + 1}));"
         )
         return "\n".join(lines)
 

@@ -259,7 +259,7 @@ class _IndexPlan:
             lines.append("}")
         lines.append(f"(void){n}_bad;")
         lines.append(
-            f"sg_index {n}_N = sg_idx_product({bnd}, {n}_B);\n"
+            f"sg_index {n}_N = sg_shape_product({bnd}, {n}_B);\n"
             f"if ({n}_N < 0) SG_FAIL_CODE({self.err}, SG_ERR_MEMORY, \"{self.what}: the index is too large\");"
         )
         return "\n".join(lines)
@@ -425,17 +425,6 @@ SG_WARM static sg_index sg_idx_mask_walk(const sg_array *m, const sg_index *stri
     return count;
 }
 
-/* Product of `n` sizes (>= 0): 0 if any is 0, -1 if it overflows. */
-SG_WARM static sg_index sg_idx_product(int n, const sg_index *sizes) {
-    sg_index total = 1;
-    int overflow = 0;
-    for (int d = 0; d < n; d++) {
-        if (sizes[d] == 0) return 0;
-        if (sizes[d] < 0) return -1;
-        if (!overflow && __builtin_mul_overflow(total, sizes[d], &total)) overflow = 1;
-    }
-    return overflow ? -1 : total;
-}
 
 /* Whether two distinct elements of `a` may share memory (a broadcast dimension): writing
  * in place into such an array is not what a fresh copy gives. */
@@ -609,7 +598,7 @@ class LastWriteMaskC(_IndexingImpl):
             plan.check_code(),
             set_shape,
             sub["alloc"][0],
-            f"sg_index {name}_vs[{max(xnd, 1)}], {name}_xsize = sg_idx_product({xnd}, {x}.shape);",
+            f"sg_index {name}_vs[{max(xnd, 1)}], {name}_xsize = sg_shape_product({xnd}, {x}.shape);",
             f"if ({name}_xsize < 0) SG_FAIL_CODE({err}, SG_ERR_MEMORY, \"{plan.what}: x too large\");",
             f"sg_contiguous_strides({xnd}, {x}.shape, sizeof(sg_index), {name}_vs);",
             _scratch(name, plan.scratch_count(), sub, f"{name}_xsize"),

@@ -69,17 +69,6 @@ SG_HOT static inline int sg_shape_copy(sg_error *err, char *dst, const sg_index 
     return SG_OK;
 }
 
-/* The product of `ndim` sizes (all >= 0), or -1 if it overflows. A zero anywhere gives 0,
- * as NumPy does not mind huge dimensions next to an empty one. */
-SG_WARM static sg_index sg_shape_product(int ndim, const sg_index *shape) {
-    sg_index total = 1;
-    int overflow = 0;
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] == 0) return 0;
-        if (!overflow && __builtin_mul_overflow(total, shape[d], &total)) overflow = 1;
-    }
-    return overflow ? -1 : total;
-}
 
 /* Softmax / log-softmax of one lane of n elements (strides in bytes). The output may alias
  * the input exactly (px == po, sx == so): every pass reads element k before writing it. */
