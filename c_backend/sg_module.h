@@ -20,5 +20,30 @@
 #undef npy_bool
 typedef _Bool npy_bool;
 #include "sg_runtime.h"
+#include <pthread.h>
+
+/* Threads for sg_par_for (sg_runtime.h): NumPy's OpenBLAS pool when
+ * symgraph.link.c.ops_blas.numpy_thread_pool() finds it (a tuple of the addresses of
+ * gotoblas_pthread and of the thread-count getter, or None). Never leaves a Python error set. */
+static void sg_pool_load(void) {
+    PyObject *mod = PyImport_ImportModule("symgraph.link.c.ops_blas");
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, "numpy_thread_pool") : NULL;
+    PyObject *found = fn ? PyObject_CallNoArgs(fn) : NULL;
+    Py_XDECREF(mod);
+    Py_XDECREF(fn);
+    if (found && PyTuple_Check(found) && PyTuple_GET_SIZE(found) == 2) {
+        void *run = PyLong_AsVoidPtr(PyTuple_GET_ITEM(found, 0));
+        void *threads = PyLong_AsVoidPtr(PyTuple_GET_ITEM(found, 1));
+        if (run && threads && !PyErr_Occurred()) {
+            memcpy(&sg_pool_threads, &threads, sizeof(void *));
+            memcpy(&sg_pool_run, &run, sizeof(void *));
+        }
+    }
+    Py_XDECREF(found);
+    PyErr_Clear();
+}
+
+/* Run once by each module's init: its copy of sg_parallel_ok is cleared in a forked child. */
+#define SG_PARALLEL_INIT() (pthread_atfork(NULL, NULL, sg_parallel_after_fork_), sg_pool_load())
 
 #endif /* SG_MODULE_H */

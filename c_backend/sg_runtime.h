@@ -61,17 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #ifdef SG_OPENMP
-#include <omp.h> /* generated loops split large ranges over the cores */
-#include <pthread.h>
-/* Cleared in a child created by fork(): libgomp's thread pool does not survive a fork and a
- * parallel region there can hang, so the child runs every loop on one thread. Each module
- * registers the handler for its own copy at import (SG_PARALLEL_INIT). */
-static int sg_parallel_ok = 1;
-static void sg_parallel_after_fork_(void) { sg_parallel_ok = 0; }
-#define SG_PARALLEL_INIT() pthread_atfork(NULL, NULL, sg_parallel_after_fork_)
-#else
-#define sg_parallel_ok 0
-#define SG_PARALLEL_INIT() ((void)0)
+#include <omp.h> /* the fallback way to split large loops over the cores (sg_par_for) */
 #endif
 
 /* Helpers that run once per node (checks, iterator setup, allocation) are not inlined:
@@ -560,6 +550,70 @@ SG_WARM SG_NOINLINE static void sg_copy_array(const sg_array *dst, const sg_arra
         sg_index sd = it.inner_strides[0], ss = it.inner_strides[1];
         for (sg_index k = 0; k < it.inner_size; k++, pd += sd, ps += ss) memcpy(pd, ps, item);
     } while (sg_iter_next(&it));
+}
+
+/* ------------------------------------------------------------------ parallel loops
+ *
+ * sg_par_for(n, grain, body, ctx) calls body(ctx, lo, hi) on consecutive parts of [0, n): one
+ * part per thread when n >= 2 * grain, else the whole range on the calling thread. The
+ * threads come from, in order of preference:
+ *   1. the thread pool NumPy's OpenBLAS already runs, through its exported
+ *      gotoblas_pthread(n, fn, args, stride) (fn(args + i * stride) for i < n, the first on
+ *      the calling thread; returns when all are done), with as many parts as its current
+ *      thread count. sg_pool_load (sg_module.h) fills the two pointers at module import. One
+ *      pool for our loops and for the products (ours and NumPy's): two pools whose idle
+ *      threads spin take the cores from each other (W4 ran ten times slower with OpenMP's);
+ *   2. OpenMP, when the build defines SG_OPENMP;
+ *   3. none: one call on the calling thread.
+ * After fork() a child does not use either pool (sg_parallel_ok): libgomp's does not survive
+ * a fork (OpenBLAS's restarts itself, but the child may be single-threaded on purpose). */
+typedef void (*sg_par_body)(void *ctx, sg_index lo, sg_index hi);
+typedef struct {
+    sg_par_body body;
+    void *ctx;
+    sg_index lo, hi;
+} sg_par_part;
+#define SG_PAR_MAX_PARTS 64 /* OpenBLAS's MAX_CPU_NUMBER in NumPy's wheels */
+static int (*sg_pool_run)(int, void *, void *, int) = NULL;
+static int (*sg_pool_threads)(void) = NULL;
+static int sg_parallel_ok = 1;
+static void sg_parallel_after_fork_(void) { sg_parallel_ok = 0; }
+
+static void sg_par_part_run(void *p) {
+    const sg_par_part *part = (const sg_par_part *)p;
+    part->body(part->ctx, part->lo, part->hi);
+}
+
+SG_WARM SG_NOINLINE static void sg_par_for(sg_index n, sg_index grain, sg_par_body body, void *ctx) {
+    int nt = 1;
+    if (sg_parallel_ok && grain > 0 && n >= 2 * grain) {
+        if (sg_pool_run) nt = sg_pool_threads();
+#ifdef SG_OPENMP
+        else nt = omp_get_max_threads();
+#endif
+        if ((sg_index)nt > n / grain) nt = (int)(n / grain);
+        if (nt > SG_PAR_MAX_PARTS) nt = SG_PAR_MAX_PARTS;
+    }
+    if (nt <= 1) {
+        body(ctx, 0, n);
+        return;
+    }
+    sg_par_part parts[SG_PAR_MAX_PARTS];
+    const sg_index q = n / nt, r = n % nt; /* the first r parts get one more */
+    for (int t = 0; t < nt; t++) {
+        parts[t].body = body;
+        parts[t].ctx = ctx;
+        parts[t].lo = t * q + (t < r ? t : r);
+        parts[t].hi = parts[t].lo + q + (t < r);
+    }
+    if (sg_pool_run) {
+        sg_pool_run(nt, (void *)sg_par_part_run, parts, (int)sizeof(sg_par_part));
+        return;
+    }
+#ifdef SG_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++) sg_par_part_run(&parts[t]);
+#endif
 }
 
 #include "sg_math.h"

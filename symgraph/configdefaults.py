@@ -197,10 +197,13 @@ PARAMS: dict[str, ConfigParam] = {
         "Where compiled modules are cached (also set by SYMGRAPH_COMPILEDIR).",
     ),
     "allow_gc": ConfigParam(True, _boolean, "Free intermediate results after their last use."),
-    "openmp": ConfigParam(
-        True, _boolean,
-        "Let generated C split large elementwise loops and reductions over the cores (OpenMP) "
-        "when the compiler supports it; functions that call BLAS never do (docs/c_backend.md).",
+    "parallel": ConfigParam(
+        "auto", _choice("auto", "openmp", "off"),
+        "How generated C splits large elementwise loops and reductions over the cores: 'auto' "
+        "runs them on the thread pool of the OpenBLAS NumPy ships (shared with the products), "
+        "else OpenMP when the compiler has it; 'openmp' always OpenMP (never in functions "
+        "calling BLAS); 'off' one thread (docs/c_backend.md). Read when a module is built "
+        "and loaded.",
     ),
     "blas": ConfigParam(
         "auto", _choice("auto", "scipy"),

@@ -376,7 +376,7 @@ _TRANSCENDENTAL = (
       derivative=lambda T, xs, o: (T.cosh(xs[0]),)),
     S("cosh", 1, np.cosh, "float", "cosh((%(o)s)%(i0)s)", "Elementwise hyperbolic cosine.",
       derivative=lambda T, xs, o: (T.sinh(xs[0]),)),
-    S("tanh", 1, np.tanh, "float", "tanh((%(o)s)%(i0)s)", "Elementwise hyperbolic tangent.",
+    S("tanh", 1, np.tanh, "float", "sg_tanh((%(o)s)%(i0)s)", "Elementwise hyperbolic tangent.",
       derivative=lambda T, xs, o: (T.sub(1, T.square(o)),)),
     S("arcsinh", 1, np.arcsinh, "float", "asinh((%(o)s)%(i0)s)", "Elementwise inverse hyperbolic sine.",
       aliases=("asinh",), derivative=lambda T, xs, o: (T.reciprocal(T.sqrt(T.add(T.square(xs[0]), 1))),)),

@@ -284,17 +284,18 @@ def test_check_mode_runs_reductions_in_c_and_python():
             f(a, rng.standard_normal(45))
 
 
-def test_rows_split_over_threads_with_openmp():
-    """With ``config.openmp`` the rows path is split over the cores: same values."""
-    saved = sg.config.openmp
-    sg.config.openmp = True
+@pytest.mark.parametrize("mode", ["auto", "openmp"])
+def test_rows_split_over_threads(mode):
+    """With ``config.parallel`` the rows path is split over the cores: same values."""
+    saved = sg.config.parallel
+    sg.config.parallel = mode
     try:
         x = st.dmatrix("x")
         c = st.dvector("c")
         outs = [st.logsumexp(x, axis=1), st.sum(st.exp(x - c[:, None]), axis=1), st.max(x, axis=1), st.all(x, axis=1)]
         f_c, f_py = _compile([x, c], outs)
     finally:
-        sg.config.openmp = saved
+        sg.config.parallel = saved
     rng = np.random.default_rng(10)
     a = _values(rng, (600, 300), "float64")
     _same(f_c, f_py, a, rng.standard_normal(600))

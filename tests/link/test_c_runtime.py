@@ -71,6 +71,7 @@ HELPERS = {
     "sg_ceil": (1, ALL_NUMERIC),
     "sg_rint": (1, ALL_NUMERIC),
     "sg_pow": (2, ALL_NUMERIC),
+    "sg_tanh": (1, ("float32", "float64")),
     "sg_sigmoid": (1, ("float32", "float64")),
     "sg_softplus": (1, ("float32", "float64")),
     "sg_log1mexp": (1, ("float32", "float64")),
@@ -224,6 +225,23 @@ def test_logistic_family(helpers_lib, dtype):
     np.testing.assert_array_equal(_call(helpers_lib, "sg_softplus", dtype, big), [1000.0, 0.0])
     np.testing.assert_array_equal(_call(helpers_lib, "sg_logaddexp", dtype, big, big[::-1]), [1000.0, 1000.0])
     assert _call(helpers_lib, "sg_log1mexp", dtype, np.array([-1000.0], dtype))[0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh(helpers_lib, dtype):
+    rng = np.random.default_rng(4)
+    with np.errstate(all="ignore"):
+        x = np.concatenate([_float_cases(rng), rng.uniform(-1e-3, 1e-3, 300), [5e-324, -5e-324, 1e-200]]).astype(dtype)
+        got, want = _call(helpers_lib, "sg_tanh", dtype, x), np.tanh(x)
+    ulp = np.spacing(np.abs(want).astype(dtype))
+    finite = np.isfinite(want)
+    assert np.all(np.abs(got[finite] - want[finite]) <= 3 * ulp[finite]), np.max(np.abs(got - want)[finite] / ulp[finite])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    # the sign of zero and the limits are exact
+    special = np.array([0.0, -0.0, np.inf, -np.inf, 1000.0, -1000.0], dtype)
+    got = _call(helpers_lib, "sg_tanh", dtype, special)
+    np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, 1.0, -1.0])
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(special))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -56,6 +56,8 @@ _LIBMVEC_FUNCTIONS = (
     "sin", "sinh", "tan", "tanh",
 )
 _BINARY_MATH = {"atan2", "hypot", "pow"}
+# libm functions called by branch-free helpers of sg_math.h (which vectorise once inlined)
+_HELPER_LIBM = {"sg_tanh": ("expm1",)}
 _SIMD_MATH: bool | None = None
 
 
@@ -78,6 +80,7 @@ def _simd_declarations(code: str) -> list[str]:
     """``simd`` redeclarations of the libm functions ``code`` calls (empty without libmvec)."""
     if not simd_math_available():
         return []
+    code += " ".join(f"{f}(" for helper, fs in _HELPER_LIBM.items() if f"{helper}(" in code for f in fs)
     used = [f for f in _LIBMVEC_FUNCTIONS if re.search(rf"\b{f}\(", code)]
     args = {f: "double, double" if f in _BINARY_MATH else "double" for f in used}
     return [f'__attribute__((simd("notinbranch"))) double {f}({args[f]});' for f in used]

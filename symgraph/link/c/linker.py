@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from symgraph.configdefaults import config
+from symgraph.link.c.ops_blas import numpy_thread_pool
 from symgraph.link.c.build import DEFAULT_FLAGS, CompileError, compile_extension, openmp_flags, toolchain_problem
 from symgraph.link.c.elemwise_codegen import link_libraries
 from symgraph.link.c.region import Region, generate_module, node_c_code, plan_units
@@ -64,7 +65,8 @@ class CVMLinker(VMLinker):
     source
         Its C source.
     openmp
-        Whether it was built with OpenMP (``config.openmp``, and no BLAS calls in it).
+        Whether it was built with OpenMP (``config.parallel`` is ``"openmp"``, or ``"auto"``
+        without NumPy's OpenBLAS thread pool; never when it calls BLAS).
     """
 
     name = "c"
@@ -137,9 +139,13 @@ class CVMLinker(VMLinker):
         source, name, slots = generate_module(regions, codes)
         self.source = source
         try:
-            # Not in modules calling BLAS: on a small machine OpenMP's threads and SciPy's
-            # OpenBLAS threads take the cores from each other (W4 became several times slower).
-            use_omp = config.openmp and "#pragma omp" in source and '"sg_blas.h"' not in source
+            # OpenMP only where NumPy's OpenBLAS pool is not used (config.parallel, sg_par_for)
+            # and never in modules calling BLAS: OpenMP's spinning threads and OpenBLAS's
+            # take the cores from each other (W4 became several times slower).
+            pool = config.parallel == "auto" and numpy_thread_pool() is not None
+            use_omp = (
+                config.parallel != "off" and not pool and "sg_par_for(" in source and '"sg_blas.h"' not in source
+            )
             flags = DEFAULT_FLAGS + (openmp_flags() if use_omp else ())
             self.openmp = bool(use_omp and openmp_flags())
             return units, compile_extension(source, name, link_libraries(source), flags), slots

@@ -20,6 +20,7 @@ copies) is carved out of that one allocation.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from symgraph.link.c.c_ops import CImpl, register_c_impl
@@ -28,7 +29,52 @@ from symgraph.tensor.blas import Gemv
 from symgraph.tensor.composite import C_TYPES
 from symgraph.tensor.products import Dot, MatMul
 
-__all__ = ["matmul_support_code", "INIT_CODE", "numpy_blas_addresses"]
+__all__ = ["matmul_support_code", "INIT_CODE", "numpy_blas_addresses", "numpy_thread_pool"]
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_openblas():
+    """The ``ctypes`` handle of the 64-bit-integer OpenBLAS NumPy's wheels ship
+    (``numpy.libs/libscipy_openblas64_*``), or None when NumPy uses another BLAS."""
+    import ctypes
+    import glob
+    import os
+
+    import numpy
+
+    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
+    found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*")))
+    if len(found) != 1:
+        return None
+    try:
+        return ctypes.CDLL(found[0])  # already loaded by NumPy: the same handle
+    except OSError:
+        return None
+
+
+def _address(lib, name: str) -> int | None:
+    import ctypes
+
+    try:
+        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+
+
+def numpy_thread_pool() -> tuple[int, int] | None:
+    """Addresses of ``gotoblas_pthread`` and ``scipy_openblas_get_num_threads64_`` in NumPy's
+    OpenBLAS (its thread pool runs the parallel loops of generated code: ``sg_par_for`` in
+    ``c_backend/sg_runtime.h``), or None when NumPy does not ship that OpenBLAS or
+    ``config.parallel`` is not ``"auto"``. Called by each generated module at import."""
+    from symgraph.configdefaults import config
+
+    if config.parallel != "auto":
+        return None
+    lib = _numpy_openblas()
+    if lib is None:
+        return None
+    run, threads = _address(lib, "gotoblas_pthread"), _address(lib, "scipy_openblas_get_num_threads64_")
+    return (run, threads) if run and threads else None
 
 
 def numpy_blas_addresses() -> tuple[int, ...] | None:
@@ -39,28 +85,15 @@ def numpy_blas_addresses() -> tuple[int, ...] | None:
     ``config.blas`` = ``"scipy"`` forces SciPy's. Called once per generated module by
     ``sg_blas_load`` (``c_backend/sg_blas.h``), which explains why NumPy's is preferred.
     """
-    import ctypes
-    import glob
-    import os
-
-    import numpy
-
     from symgraph.configdefaults import config
 
     if config.blas == "scipy":
         return None
-    libs = os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs")
-    found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*")))
-    if len(found) != 1:
+    lib = _numpy_openblas()
+    if lib is None:
         return None
-    try:
-        lib = ctypes.CDLL(found[0])  # already loaded by NumPy: the same handle
-        return tuple(
-            ctypes.cast(getattr(lib, f"scipy_{name}_64_"), ctypes.c_void_p).value
-            for name in ("dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot")
-        )
-    except (OSError, AttributeError):
-        return None
+    found = tuple(_address(lib, f"scipy_{name}_64_") for name in ("dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot"))
+    return found if all(found) else None
 
 _FLOATS = ("float32", "float64")
 

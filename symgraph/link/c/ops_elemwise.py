@@ -8,8 +8,8 @@ Around it this module writes the loop:
    (only dimensions of static size 1 broadcast) and yields the output shape;
 2. when every input is C-contiguous with the output's shape, one flat loop over
    ``restrict`` pointers, the case the compiler vectorises (with SIMD math from libmvec);
-   above :data:`PARALLEL_THRESHOLD` elements it is split over the cores with OpenMP when
-   the compiler supports it (``SG_OPENMP`` is defined by the build);
+   from :data:`PARALLEL_THRESHOLD` elements on it is split over the cores by the runtime's
+   ``sg_par_for`` (NumPy's OpenBLAS thread pool, else OpenMP: ``c_backend/sg_runtime.h``);
 3. otherwise the runtime's strided iterator, with stride 0 on broadcast dimensions: any
    strides, transposed, negative-stride, broadcast and empty arrays.
 
@@ -72,6 +72,13 @@ def _kernels(node) -> tuple[str, str, str]:
         "    for (sg_index i_ = lo_; i_ < hi_; i_++) " + element([f"p{k}_[i_]" for k in range(nin)], "po_[i_]"),
         "}",
     ]
+    # the kernel's pointers as one struct, for sg_par_for's parts
+    fields = " ".join([f"const {in_c[k]} *p{k};" for k in range(nin)] + [f"{out_c} *po;"])
+    args = ", ".join([f"c_->p{k}" for k in range(nin)] + ["c_->po"])
+    part = [
+        f"typedef struct {{ {fields} }} @C@_ctx;",
+        f"static void @C@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @C@_ctx *c_ = (const @C@_ctx *)ctx_; @C@(lo_, hi_, {args}); }}",
+    ]
     sparams = ", ".join([f"const char *q{k}_, sg_index s{k}_" for k in range(nin)] + ["char *qo_, sg_index so_"])
     unit = " && ".join([f"s{k}_ == (sg_index)sizeof({in_c[k]})" for k in range(nin)] + [f"so_ == (sg_index)sizeof({out_c})"])
     to_contig = ", ".join([f"(const {in_c[k]} *)q{k}_" for k in range(nin)] + [f"({out_c} *)qo_"])
@@ -82,7 +89,7 @@ def _kernels(node) -> tuple[str, str, str]:
         "    for (sg_index j_ = 0; j_ < n_; j_++) " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"),
         "}",
     ]
-    text = "\n".join(contig + strided)
+    text = "\n".join(contig + part + strided)
     digest = hashlib.sha1(text.encode()).hexdigest()[:16]
     cname, sname = f"sg_ew_{digest}", f"sg_ews_{digest}"
     text = text.replace("@C@", cname).replace("@S@", sname)
@@ -135,18 +142,10 @@ class ElemwiseC(CImpl):
                     conds.append(f"{shape}[{d}] == 1")
         emit(f"  if ({' && '.join(conds)}) {{")
         ptrs = ", ".join([f"(const {in_c[k]} *){inputs[k]}.data" for k in range(nin)] + [f"({out_c} *){out}.data"])
-        # Each thread runs the same vectorised kernel on its own slice (an `omp for` on the
-        # loop itself stopped gcc from using the SIMD math variants).
-        emit("#ifdef SG_OPENMP")
-        emit(f"    if (n_ > {PARALLEL_THRESHOLD} && sg_parallel_ok) {{")
-        emit("      #pragma omp parallel")
-        emit("      {")
-        emit("        const sg_index nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();")
-        emit(f"        {kernel}(n_ * t_ / nt_, n_ * (t_ + 1) / nt_, {ptrs});")
-        emit("      }")
-        emit("    } else")
-        emit("#endif")
-        emit(f"    {kernel}(0, n_, {ptrs});")
+        # Each thread runs the same vectorised kernel on its own slice (a parallel loop on the
+        # kernel's own loop stopped gcc from using the SIMD math variants).
+        emit(f"    {kernel}_ctx ctx_ = {{{ptrs}}};")
+        emit(f"    sg_par_for(n_, {PARALLEL_THRESHOLD // 2}, {kernel}_part, &ctx_);")
         emit("  } else {")
         for k, v in enumerate(node.inputs):
             strides = ", ".join("0" if s == 1 else f"{inputs[k]}.strides[{d}]" for d, s in enumerate(v.type.shape))
