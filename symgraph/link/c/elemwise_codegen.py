@@ -80,7 +80,7 @@ def _simd_declarations(code: str) -> list[str]:
     """``simd`` redeclarations of the libm functions ``code`` calls (empty without libmvec)."""
     if not simd_math_available():
         return []
-    code += " ".join(f"{f}(" for helper, fs in _HELPER_LIBM.items() if f"{helper}(" in code for f in fs)
+    code += "".join(f" {f}(" for helper, fs in _HELPER_LIBM.items() if f"{helper}(" in code for f in fs)
     used = [f for f in _LIBMVEC_FUNCTIONS if re.search(rf"\b{f}\(", code)]
     args = {f: "double, double" if f in _BINARY_MATH else "double" for f in used}
     return [f'__attribute__((simd("notinbranch"))) double {f}({args[f]});' for f in used]
