@@ -327,8 +327,8 @@ _OPENMP: list[tuple[str, ...]] = []
 def openmp_flags() -> tuple[str, ...]:
     """``("-fopenmp", "-DSG_OPENMP")`` when the compiler has OpenMP (libgomp), else ``()``.
 
-    Generated loops guard their ``#pragma omp`` lines with ``#ifdef SG_OPENMP``, so a
-    compiler without OpenMP still builds them (single-threaded). Checked once per process.
+    The runtime's ``sg_par_for`` guards its ``#pragma omp`` with ``#ifdef SG_OPENMP``, so a
+    compiler without OpenMP still builds it (single-threaded). Checked once per process.
     """
     if not _OPENMP:
         try:
