@@ -27,7 +27,19 @@ __all__ = [
     "graph_ops",
     "symbolic_inputs",
     "assert_values_close",
+    "random_array",
 ]
+
+
+def random_array(rng: np.random.Generator, shape: Any, dtype: str = "float64", int_range: tuple = (0, 100)) -> np.ndarray:
+    """Random values of ``dtype``: booleans half true, integers uniform in ``int_range``
+    (half-open; the low end raised to 0 for unsigned types), floats standard normal."""
+    if dtype == "bool":
+        return rng.random(shape) > 0.5
+    if np.dtype(dtype).kind in "iu":
+        low = max(int_range[0], 0) if np.dtype(dtype).kind == "u" else int_range[0]
+        return rng.integers(low, int_range[1], size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def symbolic_inputs(values: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list:

@@ -22,7 +22,7 @@ from symgraph.tensor.creation import ARange, Eye, SumToShape
 from symgraph.tensor.join import Repeat, RepeatSum, Split
 from symgraph.tensor.linalg import Tri, tril, triu
 from symgraph.tensor.special import CumOp
-from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py, random_array
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -50,11 +50,7 @@ def _same(f_py, f_c, *args, exact=False, rtol=1e-12):
 
 
 def _data(shape, dtype="float64"):
-    if dtype == "bool":
-        return RNG.random(shape) > 0.5
-    if np.dtype(dtype).kind in "iu":
-        return RNG.integers(0, 100, size=shape).astype(dtype)
-    return RNG.standard_normal(shape).astype(dtype)
+    return random_array(RNG, shape, dtype)
 
 
 def _with_nan(a):

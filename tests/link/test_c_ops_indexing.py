@@ -24,7 +24,7 @@ from symgraph.tensor.subtensor import (
     IndexShape,
     LastWriteMask,
 )
-from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, compile_c_and_py, random_array
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -63,12 +63,8 @@ def _same(f_py, f_c, *args):
 
 
 def _data(shape, dtype="float64", nan=False):
-    if dtype == "bool":
-        return RNG.random(shape) > 0.5
-    if np.dtype(dtype).kind in "iu":
-        return RNG.integers(-100 if dtype != "uint8" else 0, 100, size=shape).astype(dtype)
-    a = RNG.standard_normal(shape).astype(dtype)
-    if nan and a.size:
+    a = random_array(RNG, shape, dtype, int_range=(-100, 100))
+    if nan and a.size and a.dtype.kind == "f":
         a.flat[RNG.integers(0, a.size)] = np.nan
     return a
 

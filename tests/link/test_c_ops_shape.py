@@ -22,7 +22,7 @@ from symgraph.tensor.shape import Reshape, SpecifyShape
 from symgraph.tensor.shape_inference import MakeVector, Shape, Shape_i
 from symgraph.tensor.special import LogSoftmax, Softmax
 from symgraph.tensor.subtensor import AdvancedSubtensor, Subtensor
-from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py
+from symgraph.testing import array_layouts, assert_same_error, assert_same_outputs, compile_c_and_py, random_array
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler"),
@@ -47,11 +47,7 @@ def _both(inputs, outputs, covered):
 
 
 def _data(shape, dtype="float64"):
-    if dtype == "bool":
-        return RNG.random(shape) > 0.5
-    if np.dtype(dtype).kind in "iu":
-        return RNG.integers(0, 100, size=shape).astype(dtype)
-    return RNG.standard_normal(shape).astype(dtype)
+    return random_array(RNG, shape, dtype)
 
 
 # --------------------------------------------------------------------------- DimShuffle

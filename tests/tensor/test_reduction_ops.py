@@ -14,6 +14,7 @@ import symgraph as sg
 import symgraph.tensor as st
 from symgraph.tensor.reduction import REDUCTIONS, Argmax, Reduce, normalize_axis, unbroadcast
 from symgraph.testing import check_op
+from symgraph.testing import random_array as _shared_random_array
 
 RNG = np.random.default_rng(1234)
 SETTINGS = settings(max_examples=30, deadline=None)
@@ -30,11 +31,7 @@ def compute(build, *values):
 
 
 def random_array(shape, dtype, rng=RNG):
-    if dtype == "bool":
-        return rng.random(shape) < 0.5
-    if np.dtype(dtype).kind in "iu":
-        return rng.integers(0 if dtype == "uint8" else -3, 4, size=shape).astype(dtype)
-    return rng.normal(size=shape).astype(dtype)
+    return _shared_random_array(rng, shape, dtype, int_range=(-3, 4))
 
 
 @hst.composite
