@@ -96,6 +96,16 @@
 #define SG_WARM
 #endif
 
+/* Functions of an op's kernel code (c_kernel_code in docs/c_backend.md) that the rest of the
+ * module calls: the kernels may be compiled in a translation unit of their own, in parallel
+ * with the module (symgraph/link/c/build.py), so they need external linkage; hidden, so that
+ * two loaded modules never see each other's. */
+#if defined(__GNUC__)
+#define SG_KERNEL __attribute__((visibility("hidden")))
+#else
+#define SG_KERNEL
+#endif
+
 /* ------------------------------------------------------------------ scalar types */
 
 #if !defined(NUMPY_CORE_INCLUDE_NUMPY_NPY_COMMON_H_) && !defined(_NPY_COMMON_H_) && !defined(SG_NPY_TYPES_DEFINED)

@@ -358,7 +358,7 @@ def test_loops_are_shared_kernels_and_strided_runs_take_the_fast_kernel():
     assert set(f.implementations()) == {"c"}
     source = f.maker.linker.source
     hot = [line for line in source.splitlines() if line.startswith("SG_HOT static void sg_ew_")]
-    warm = [line for line in source.splitlines() if line.startswith("SG_WARM static void sg_ews_")]
+    warm = [line for line in source.splitlines() if line.startswith("SG_WARM SG_KERNEL void sg_ews_")]
     assert len(hot) == 1 and len(warm) == 1, "equal nodes must share one kernel pair"
     assert "-O0" in build.DEFAULT_FLAGS
     rng = np.random.default_rng(7)

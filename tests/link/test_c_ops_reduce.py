@@ -312,8 +312,8 @@ def test_loops_are_shared_kernels():
     source = f_c.maker.linker.source
     lines = source.splitlines()
     assert sum(line.startswith("SG_HOT static void sg_redr_") for line in lines) == 1  # shared by both lse
-    assert sum(line.startswith("SG_WARM static int sg_redg_") for line in lines) == 2  # lse, sum
-    assert sum(line.startswith("SG_HOT static int sg_argmax_") for line in lines) == 1
+    assert sum(line.startswith("SG_WARM SG_KERNEL int sg_redg_") for line in lines) == 2  # lse, sum
+    assert sum(line.startswith("SG_HOT SG_KERNEL int sg_argmax_") for line in lines) == 1
     rng = np.random.default_rng(12)
     a = _values(rng, (30, 50), "float64")
     for u, v in ((a, a[::-1]), (a[:, ::2], a.T[:30, :25]), (a[:, 5:40], a[:, 3:38])):

@@ -3,8 +3,8 @@
 The contract is described in ``docs/c_backend.md``. Built-in tensor ops keep their math in
 ``symgraph.tensor`` and get their C from backend modules (``symgraph.link.c.ops_*``), which
 register an implementation object per op class with :func:`register_c_impl`. A user op
-simply defines ``c_code`` (and optionally ``c_support_code``, ``c_headers``,
-``c_init_code``, ``c_code_cache_version``) on its class, as in PyTensor.
+simply defines ``c_code`` (and optionally ``c_support_code``, ``c_kernel_code``,
+``c_headers``, ``c_init_code``, ``c_code_cache_version``) on its class, as in PyTensor.
 
 :func:`c_impl_for` returns the object whose methods generate a node's C, or ``None`` when
 the node has none; the generator still calls ``c_code`` and treats ``NotImplementedError``
@@ -38,6 +38,15 @@ class CImpl:
 
     def c_support_code(self, node: Any) -> str:
         return ""
+
+    def c_kernel_code(self, node: Any) -> tuple[str, str]:
+        """``(declarations, definitions)``: C that needs only the runtime (``sg_runtime.h``,
+        not Python's or NumPy's headers), typically the loops over elements. The
+        definitions may be compiled in a translation unit of their own, in parallel with the
+        rest of the module; the declarations (types, prototypes) are seen by both. A
+        function that ``c_code`` or the support code calls is declared ``SG_KERNEL`` (not
+        ``static``) in both."""
+        return "", ""
 
     def c_headers(self, node: Any) -> list[str]:
         return []

@@ -136,8 +136,10 @@ class CVMLinker(VMLinker):
         regions = [u for u in units if isinstance(u, Region)]
         if not regions:
             return units, None, []
-        source, name, slots = generate_module(regions, codes)
-        self.source = source
+        source, kernels, name, slots = generate_module(regions, codes)
+        # for reading and for tests: the module, then its kernels unit (compiled separately
+        # or appended: build.split_units)
+        self.source = source + kernels
         try:
             # OpenMP only where NumPy's OpenBLAS pool is not used (config.parallel, sg_par_for)
             # and never in modules calling BLAS: OpenMP's spinning threads and OpenBLAS's
@@ -148,7 +150,8 @@ class CVMLinker(VMLinker):
             )
             flags = DEFAULT_FLAGS + (openmp_flags() if use_omp else ())
             self.openmp = bool(use_omp and openmp_flags())
-            return units, compile_extension(source, name, link_libraries(source), flags), slots
+            libraries = link_libraries(source + kernels)
+            return units, compile_extension(source, name, libraries, flags, kernels), slots
         except CompileError as exc:
             for region in regions:
                 for node in region.nodes:

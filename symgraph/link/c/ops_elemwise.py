@@ -42,8 +42,9 @@ def _body(node):
     return statements, result
 
 
-def _kernels(node) -> tuple[str, str, str]:
-    """``(support code, contiguous kernel name, strided kernel name)`` of ``node``'s loops.
+def _kernels(node) -> tuple[str, str, str, str]:
+    """``(declarations, definitions, contiguous kernel name, strided kernel name)`` of
+    ``node``'s loops (its ``c_kernel_code`` and the names its ``c_code`` calls).
 
     The loops that touch every element live in two module-level functions, named after a
     hash of their text (so equal nodes of a graph share them):
@@ -54,7 +55,9 @@ def _kernels(node) -> tuple[str, str, str]:
       strides); ``SG_WARM``, and it hands unit-stride runs to the contiguous kernel.
 
     Keeping them out of the node function lets the module be compiled at a low level
-    (compile time) while these loops keep their optimisation.
+    (compile time) while these loops keep their optimisation. The node calls
+    ``<c>_part`` (through ``sg_par_for``, with a ``<c>_ctx``) and ``<s>``: those two are
+    ``SG_KERNEL`` functions, declared for the module.
     """
     statements, result = _body(node)
     nin = len(node.inputs)
@@ -75,26 +78,31 @@ def _kernels(node) -> tuple[str, str, str]:
     # the kernel's pointers as one struct, for sg_par_for's parts
     fields = " ".join([f"const {in_c[k]} *p{k};" for k in range(nin)] + [f"{out_c} *po;"])
     args = ", ".join([f"c_->p{k}" for k in range(nin)] + ["c_->po"])
-    part = [
-        f"typedef struct {{ {fields} }} @C@_ctx;",
-        f"static void @C@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @C@_ctx *c_ = (const @C@_ctx *)ctx_; @C@(lo_, hi_, {args}); }}",
-    ]
     sparams = ", ".join([f"const char *q{k}_, sg_index s{k}_" for k in range(nin)] + ["char *qo_, sg_index so_"])
+    declarations = [
+        f"typedef struct {{ {fields} }} @C@_ctx;",
+        "SG_KERNEL void @C@_part(void *ctx_, sg_index lo_, sg_index hi_);",
+        f"SG_KERNEL void @S@(sg_index n_, {sparams});",
+    ]
+    part = [
+        f"SG_KERNEL void @C@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @C@_ctx *c_ = (const @C@_ctx *)ctx_; @C@(lo_, hi_, {args}); }}",
+    ]
     unit = " && ".join([f"s{k}_ == (sg_index)sizeof({in_c[k]})" for k in range(nin)] + [f"so_ == (sg_index)sizeof({out_c})"])
     to_contig = ", ".join([f"(const {in_c[k]} *)q{k}_" for k in range(nin)] + [f"({out_c} *)qo_"])
     loads = [f"*(const {in_c[k]} *)(q{k}_ + j_ * s{k}_)" for k in range(nin)]
     strided = [
-        f"SG_WARM static void @S@(sg_index n_, {sparams}) {{",
+        f"SG_WARM SG_KERNEL void @S@(sg_index n_, {sparams}) {{",
         f"    if ({unit}) {{ @C@(0, n_, {to_contig}); return; }}",
         "    for (sg_index j_ = 0; j_ < n_; j_++) " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"),
         "}",
     ]
-    text = "\n".join(contig + part + strided)
-    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+    head, text = "\n".join(declarations), "\n".join(contig + part + strided)
+    digest = hashlib.sha1((head + text).encode()).hexdigest()[:16]
     cname, sname = f"sg_ew_{digest}", f"sg_ews_{digest}"
+    head = head.replace("@C@", cname).replace("@S@", sname)
     text = text.replace("@C@", cname).replace("@S@", sname)
-    decls = _simd_declarations("\n".join(statements + [result]))
-    return "\n".join([*decls, text]), cname, sname
+    simd = _simd_declarations("\n".join(statements + [result]))
+    return head, "\n".join([*simd, text]), cname, sname
 
 
 @register_c_impl(Elemwise)
@@ -102,10 +110,15 @@ class ElemwiseC(CImpl):
     """C for single-output ``Elemwise`` nodes of the dtypes the scalar generator covers."""
 
     def c_support_code(self, node) -> str:
-        if node.outputs[0].type.ndim == 0:
+        if node.outputs[0].type.ndim == 0:  # the scalar code is in the node itself
             statements, result = _body(node)
             return "\n".join(_simd_declarations("\n".join(statements + [result])))
-        return _kernels(node)[0]
+        return ""
+
+    def c_kernel_code(self, node) -> tuple[str, str]:
+        if node.outputs[0].type.ndim == 0:
+            return "", ""
+        return _kernels(node)[:2]
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         if len(node.outputs) != 1:
@@ -125,7 +138,7 @@ class ElemwiseC(CImpl):
             reads = "".join(f"const {in_c[k]} e{k} = *(const {in_c[k]} *){inputs[k]}.data; " for k in range(nin))
             emit(f"{{ {reads}{' '.join(statements)} *({out_c} *){out}.data = {result}; }}")
             return "\n".join(lines)
-        _, kernel, strided = _kernels(node)
+        _, _, kernel, strided = _kernels(node)
         flags = ", ".join("1" if s == 1 else "0" for v in node.inputs for s in v.type.shape)
         emit(f"const sg_array *ins_[{nin}] = {{{', '.join('&' + i for i in inputs)}}};")
         emit(f"static const unsigned char bc_[{nin * nd}] = {{{flags}}};")

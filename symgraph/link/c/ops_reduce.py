@@ -425,7 +425,7 @@ def _lse_row_sum(names: _Names, dtype: str, a0: str, in_c: str, r: str, m: str, 
     ]
 
 
-def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
+def _reduction_kernels(plan: _Plan) -> tuple[str, str, str | None, str]:
     """``(support code, rows kernel name or None, general kernel name)`` of a reduction.
 
     The loops live in module-level functions named after a hash of their text (equal
@@ -437,6 +437,10 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
       wrapper for ``sg_par_for``;
     - general kernel, ``SG_WARM``: ``(err, ws, slot, full shape, a0, ..., out)`` the
       strided-iterator path, for any layout.
+
+    Returns ``(declarations, definitions, rows kernel name or None, general kernel name)``:
+    the node calls ``<rows>_part`` (with a ``<rows>_ctx``) and the general kernel, which
+    are ``SG_KERNEL`` functions declared for the module.
     """
     kind, dtype, nd, axes, kept = plan.kind, plan.acc_dtype, plan.nd, plan.axes, plan.kept
     acc_c = C_TYPES[dtype]
@@ -447,6 +451,7 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
     lse = kind == "logsumexp"
     names = _Names("r_")
     parts = []
+    declarations = []  # for the module: what the node's code calls (c_kernel_code)
 
     classes = plan.row_classes()
     if classes is not None:
@@ -481,15 +486,18 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
         # the kernel's arguments as one struct, for sg_par_for's parts (ranges of rows)
         fields = " ".join(["sg_index cols;"] + [f"const char *{i};" for i in inputs] + [f"{acc_c} *o;"])
         args = ", ".join(["c_->cols"] + [f"c_->{i}" for i in inputs] + ["c_->o"])
-        emit(f"typedef struct {{ {fields} }} @R@_ctx;")
-        emit(f"static void @R@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @R@_ctx *c_ = (const @R@_ctx *)ctx_; @R@(lo_, hi_, {args}); }}")
+        declarations.append(f"typedef struct {{ {fields} }} @R@_ctx;")
+        declarations.append("SG_KERNEL void @R@_part(void *ctx_, sg_index lo_, sg_index hi_);")
+        emit(f"SG_KERNEL void @R@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @R@_ctx *c_ = (const @R@_ctx *)ctx_; @R@(lo_, hi_, {args}); }}")
         parts.append("\n".join(lines))
 
     # ---- general path: accumulate into the output through the strided iterator
     # HOT run helpers only where this path is the main one: they cost compile time.
     helpers: list[str] | None = [] if classes is None else None
     params = ", ".join(f"const sg_array {i}" for i in inputs)
-    lines = [f"SG_WARM static int @G@(sg_error *err, sg_ws *ws, int slot_, const sg_index *full_, {params}, sg_array out_) {{"]
+    signature = f"int @G@(sg_error *err, sg_ws *ws, int slot_, const sg_index *full_, {params}, sg_array out_)"
+    declarations.append(f"SG_KERNEL {signature};")
+    lines = [f"SG_WARM SG_KERNEL {signature} {{"]
     emit = lines.append
     emit("    (void)ws; (void)slot_;")
     nout = "nout_"
@@ -528,11 +536,15 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str | None, str]:
     emit("}")
     parts += helpers or []
     parts.append("\n".join(lines))
-    text = "\n".join(parts)
-    digest = hashlib.sha1(text.encode()).hexdigest()[:16]
+    head, text = "\n".join(declarations), "\n".join(parts)
+    digest = hashlib.sha1((head + text).encode()).hexdigest()[:16]
     rname = f"sg_redr_{digest}" if classes is not None else None
     gname = f"sg_redg_{digest}"
-    return text.replace("@R@", rname or "").replace("@G@", gname), rname, gname
+
+    def named(code: str) -> str:
+        return code.replace("@R@", rname or "").replace("@G@", gname)
+
+    return named(head), named(text), rname, gname
 
 
 def _reduction_code(plan: _Plan, name: str, inputs: list[str], output: str, sub: dict) -> str:
@@ -545,7 +557,7 @@ def _reduction_code(plan: _Plan, name: str, inputs: list[str], output: str, sub:
     nin = len(inputs)
     if nin + 2 > _MAX_ITER_ARRAYS:
         raise NotImplementedError(f"C reduction: {nin} inputs (at most {_MAX_ITER_ARRAYS - 2})")
-    _, rows_kernel, general_kernel = _reduction_kernels(plan)
+    _, _, rows_kernel, general_kernel = _reduction_kernels(plan)
     full = f"{name}_full"
     lines = [f"sg_index {full}[{max(nd, 1)}] = {{1}};"]
     emit = lines.append
@@ -621,9 +633,10 @@ class ReduceC(CImpl):
     except explicit output dtypes whose semantics the loop does not follow (a cast after
     ``max``, float to integer sums): those run in Python."""
 
-    def c_support_code(self, node) -> str:
+    def c_kernel_code(self, node) -> tuple[str, str]:
         decls = _simd_declarations("exp( log(") if node.op.kind == "logsumexp" else []
-        return "\n".join([*decls, _reduction_kernels(_reduce_plan(node))[0]])
+        head, text, _, _ = _reduction_kernels(_reduce_plan(node))
+        return head, "\n".join([*decls, text])
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         return _reduction_code(_reduce_plan(node), name, inputs, outputs[0], sub)
@@ -664,9 +677,10 @@ class FusedReduceC(CImpl):
     """C for ``FusedReduce``: the elementwise value (``scalar_body``, the elementwise
     generator's) is computed and accumulated in the same loop, never stored."""
 
-    def c_support_code(self, node) -> str:
+    def c_kernel_code(self, node) -> tuple[str, str]:
         plan, code = _fused_plan(node)
-        return "\n".join([*_simd_declarations("\n".join(code)), _reduction_kernels(plan)[0]])
+        head, text, _, _ = _reduction_kernels(plan)
+        return head, "\n".join([*_simd_declarations("\n".join(code)), text])
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         plan, _ = _fused_plan(node)
@@ -677,8 +691,8 @@ class FusedReduceC(CImpl):
 
 
 def _argmax_kernel(node) -> tuple[str, str]:
-    """``(support code, name)`` of the loop of an ``Argmax`` node: a module-level ``SG_HOT``
-    function ``(err, x, out)`` (the node keeps the checks and the allocation)."""
+    """``(definition, name)`` of the loop of an ``Argmax`` node: a module-level ``SG_HOT``
+    ``SG_KERNEL`` function ``(err, x, out)`` (the node keeps the checks and the allocation)."""
     op = node.op
     dtype = node.inputs[0].type.dtype
     if dtype not in C_TYPES:
@@ -688,7 +702,7 @@ def _argmax_kernel(node) -> tuple[str, str]:
     cmp = ">" if op.kind == "argmax" else "<"
     nan = " || (v_ != v_ && b_ == b_)" if _is_float(dtype) else ""
     better = f"(v_ {cmp} b_{nan})"
-    lines = ["SG_HOT static int @K@(sg_error *err, const sg_array x_, sg_array o_) {"]
+    lines = ["SG_HOT SG_KERNEL int @K@(sg_error *err, const sg_array x_, sg_array o_) {"]
     emit = lines.append
     if op.axis is None:
         emit("sg_iter it_; char *b_base[1] = {x_.data}; const sg_index *b_st[1] = {x_.strides};")
@@ -735,8 +749,9 @@ class ArgmaxC(CImpl):
     """C for ``Argmax`` (argmax/argmin along one axis or over the flattened input, C order):
     the first extremum wins, and the first NaN when there is one (NumPy's rule)."""
 
-    def c_support_code(self, node) -> str:
-        return _argmax_kernel(node)[0]
+    def c_kernel_code(self, node) -> tuple[str, str]:
+        text, name = _argmax_kernel(node)
+        return f"SG_KERNEL int {name}(sg_error *err, const sg_array x_, sg_array o_);", text
 
     def c_code(self, node, name, inputs, outputs, sub) -> str:
         op = node.op

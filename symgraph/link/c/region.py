@@ -61,6 +61,10 @@ class NodeCode:
     support: str
     headers: list[str]
     init: str
+    #: ``c_kernel_code``: declarations seen by the whole module, definitions that need only
+    #: the runtime (they may go to a translation unit of their own: :func:`generate_module`)
+    kernel_decls: str = ""
+    kernel_defs: str = ""
 
 
 def _placeholder(kind: str, i: int) -> str:
@@ -99,7 +103,8 @@ def node_c_code(node: Any) -> NodeCode | None:
     support = impl.c_support_code(node) if hasattr(impl, "c_support_code") else ""
     headers = list(impl.c_headers(node)) if hasattr(impl, "c_headers") else []
     init = impl.c_init_code(node) if hasattr(impl, "c_init_code") else ""
-    return NodeCode(node, impl, code, support or "", headers, init or "")
+    decls, defs = impl.c_kernel_code(node) if hasattr(impl, "c_kernel_code") else ("", "")
+    return NodeCode(node, impl, code, support or "", headers, init or "", decls or "", defs or "")
 
 
 @dataclass
@@ -536,11 +541,26 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
     return "\n".join(lines), inits
 
 
-def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[int]]:
-    """Source of the extension module for ``regions``; returns (source, module name,
-    workspace slots per region). ``codes`` maps each region node to its :class:`NodeCode`."""
+_KERNELS_PRELUDE = '#include "sg_runtime.h"  /* the kernels unit: no Python, no NumPy headers */\n'
+
+
+def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, str, list[int]]:
+    """Source of the extension module for ``regions``; returns (module source, kernels
+    source, module name, workspace slots per region). ``codes`` maps each region node to
+    its :class:`NodeCode`.
+
+    The kernels source holds the nodes' ``c_kernel_code`` definitions (the loops over
+    elements, most of the compile time of a large module) after their declarations; it
+    needs only the runtime, so the build can compile it in parallel with the module, which
+    holds the declarations. It is empty when no node has kernel code. The module source
+    followed by the kernels source is also one valid unit (the second copy of the
+    declarations is skipped), which ``build.compile_extension`` compiles when splitting does
+    not pay.
+    """
     headers: list[str] = []
     supports: list[str] = []
+    kernel_decls: list[str] = []
+    kernel_defs: list[str] = []
     bodies: list[str] = []
     inits: list[str] = []
     slot_counts = []
@@ -552,6 +572,10 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[
                     headers.append(h)
             if nc.support and nc.support not in supports:
                 supports.append(nc.support)
+            if nc.kernel_decls and nc.kernel_decls not in kernel_decls:
+                kernel_decls.append(nc.kernel_decls)
+            if nc.kernel_defs and nc.kernel_defs not in kernel_defs:
+                kernel_defs.append(nc.kernel_defs)
         nslots = sum(1 for node in region.nodes for _ in node.outputs) + len(region.nodes)
         slot_counts.append(nslots)
         body, region_inits = _region_source(k, region, codes, list(range(nslots))[::-1])
@@ -562,6 +586,9 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[
     parts = [_PRELUDE]
     parts += [f"#include <{h}>" if not h.startswith(("<", '"')) else f"#include {h}" for h in headers]
     parts.append(_HELPERS)
+    if kernel_decls:
+        parts += kernel_decls
+        parts.append("#define SG_KERNEL_DECLARATIONS 1 /* the kernels unit appended to this one skips its copy */")
     parts += supports
     parts += bodies
     methods = [
@@ -570,7 +597,10 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[
     ]
     methods.append('    {"new_workspace", (PyCFunction)sg_py_new_workspace, METH_O, NULL},')
     body = "\n".join(parts)
-    name = "sg_" + hashlib.sha256(("\n".join(methods) + body + "\n".join(inits)).encode()).hexdigest()[:20]
+    kernels = ""
+    if kernel_defs:
+        kernels = "\n".join([_KERNELS_PRELUDE, "#ifndef SG_KERNEL_DECLARATIONS", *kernel_decls, "#endif", *kernel_defs]) + "\n"
+    name = "sg_" + hashlib.sha256(("\n".join(methods) + body + "\n".join(inits) + kernels).encode()).hexdigest()[:20]
     tail = [
         "static PyMethodDef sg_methods[] = {",
         *methods,
@@ -584,4 +614,4 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, list[
         "    return PyModule_Create(&sg_module);",
         "}",
     ]
-    return body + "\n" + "\n".join(tail) + "\n", name, slot_counts
+    return body + "\n" + "\n".join(tail) + "\n", kernels, name, slot_counts
