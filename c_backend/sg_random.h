@@ -201,6 +201,7 @@ SG_WARM static int sg_rv_any(const sg_array *a, int (*bad)(const char *, int)) {
 
 SG_WARM static int sg_rv_not_finite(const char *p, int t) { return !isfinite(sg_rv_f64(p, t)); }
 SG_WARM static int sg_rv_low_above_high(const char *l, const char *h, int tl, int th) { return !(sg_rv_f64(l, tl) <= sg_rv_f64(h, th)); }
+SG_WARM static int sg_rv_range_overflows(const char *l, const char *h, int tl, int th) { return !isfinite(sg_rv_f64(h, th) - sg_rv_f64(l, tl)); }
 SG_WARM static int sg_rv_negative_or_nan(const char *p, int t) { return !(sg_rv_f64(p, t) >= 0); }
 SG_WARM static int sg_rv_outside_01(const char *p, int t) {
     double v = sg_rv_f64(p, t);
@@ -222,6 +223,8 @@ SG_WARM SG_NOINLINE static int sg_rv_check(const char *dist, const sg_array *par
             SG_RV_INVALID(dist, "low and high must be finite");
         if (sg_rv_pairs(&params[0], &params[1], sg_rv_low_above_high, &stop) || stop)
             SG_RV_INVALID(dist, "low must not exceed high");
+        if (sg_rv_pairs(&params[0], &params[1], sg_rv_range_overflows, &stop) || stop)
+            SG_RV_INVALID(dist, "high - low must be finite (the range overflows)");
     } else if (!strcmp(dist, "normal")) {
         if (sg_rv_any(&params[1], sg_rv_negative_or_nan)) SG_RV_INVALID(dist, "scale must be non-negative");
     } else if (!strcmp(dist, "bernoulli")) {

@@ -105,7 +105,9 @@ def raise_with_op(
     """Re-raise the exception in ``exc_info`` with a report about ``node`` appended.
 
     The new exception has the original's class when that class can be built from a single
-    message string; otherwise it is a ``RuntimeError``. Either way it is chained ``from`` the
+    message string, else that of its nearest base class that can (NumPy's
+    ``_ArrayMemoryError`` becomes a ``MemoryError``, so ``except MemoryError`` still
+    catches it), else it is a ``RuntimeError``. Either way it is chained ``from`` the
     original, whose traceback (into the op's code) stays available. Attributes
     ``symgraph_node`` and ``symgraph_original`` on the new exception give the failing node
     and the original exception.
@@ -121,9 +123,15 @@ def raise_with_op(
     original = str(exc_value)
     message = f"{original}\n{details}" if original else details
     new_exc: BaseException | None = None
-    try:
-        new_exc = exc_type(message)
-    except Exception:
+    for klass in exc_type.__mro__:
+        if not (isinstance(klass, type) and issubclass(klass, BaseException)) or klass in (BaseException, Exception):
+            break
+        try:
+            new_exc = klass(message if klass is exc_type else f"{exc_type.__name__}: {message}")
+        except Exception:
+            continue
+        if isinstance(new_exc, BaseException):
+            break
         new_exc = None
     if not isinstance(new_exc, BaseException):
         new_exc = RuntimeError(f"{exc_type.__name__}: {message}")

@@ -182,6 +182,9 @@ def _check_uniform(low, high, dtype):
         return "low and high must be finite"
     if not np.all(low <= high):
         return "low must not exceed high"
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(np.subtract(high, low, dtype=np.float64))):
+            return "high - low must be finite (the range overflows)"  # NumPy raises OverflowError
     return None
 
 

@@ -104,6 +104,33 @@ def test_unbuildable_exception_becomes_runtime_error():
     assert isinstance(info.value.__cause__, NeedsTwoArgs)
 
 
+class ArrayMemoryError(MemoryError):
+    """Like NumPy's ``_ArrayMemoryError``: built from a shape and a dtype, not a message."""
+
+    def __init__(self, shape, dtype):
+        super().__init__(f"cannot allocate an array of shape {shape} and dtype {dtype}")
+
+
+class HugeAllocation(Op):
+    __props__ = ()
+
+    def make_node(self, x):
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        raise ArrayMemoryError((2**20, 2**20), np.float64)
+
+
+def test_memory_error_stays_a_memory_error():
+    x = st.dvector("x")
+    f = function([x], HugeAllocation()(x))
+    with pytest.raises(MemoryError) as info:
+        f(np.ones(2))
+    assert "HugeAllocation" in str(info.value) and "Inputs shapes: [(2,)]" in str(info.value)
+    assert "ArrayMemoryError: cannot allocate" in str(info.value)  # the original class is named
+    assert isinstance(info.value.__cause__, MemoryError)
+
+
 def test_function_works_after_an_error():
     x, y = st.dvector("x"), st.dvector("y")
     f = function([x, y], x + y)

@@ -173,6 +173,8 @@ def test_chained_draws_and_default_updates_match_python():
         (lambda rng, a, b: sr.normal(rng, a, b), (np.zeros(3), np.array([1.0, np.nan, 1.0])), "scale must be non-negative"),
         (lambda rng, a, b: sr.uniform(rng, a, b), (np.ones(2), np.zeros(2)), "low must not exceed high"),
         (lambda rng, a, b: sr.uniform(rng, a, b), (np.array([0.0, np.inf]), np.ones(2)), "must be finite"),
+        # finite bounds whose difference overflows: NumPy raises OverflowError, C gave inf
+        (lambda rng, a, b: sr.uniform(rng, a, b), (np.array([0.0, -1e308]), np.array([1.0, 1e308])), "range overflows"),
         (lambda rng, a, b: sr.normal(rng, a, b), (np.zeros(3), np.ones(2)), "do not broadcast"),
         (lambda rng, a, b: sr.normal(rng, a, b, size=(4,)), (np.zeros(3), np.ones(3)), "not compatible"),
     ],

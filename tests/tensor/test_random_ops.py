@@ -358,6 +358,7 @@ def test_runtime_shape_and_value_errors():
         (lambda: sr.normal(fresh(), 0.0, np.nan), "scale"),
         (lambda: sr.uniform(fresh(), 2.0, 1.0), "low must not exceed high"),
         (lambda: sr.uniform(fresh(), 0.0, np.inf), "finite"),
+        (lambda: sr.uniform(fresh(), -1e308, 1e308), "range overflows"),
         (lambda: sr.bernoulli(fresh(), 1.5), r"p must lie in \[0, 1\]"),
         (lambda: sr.categorical(fresh(), p=[0.0, 0.0]), "not all be zero"),
         (lambda: sr.categorical(fresh(), p=[-0.5, 1.5]), "non-negative"),
