@@ -268,6 +268,26 @@ def test_logsumexp_large_matches_numpy():
     _same(f_c, f_py, a.T[:900])
 
 
+@pytest.mark.parametrize("cols", [1, 7, 31, 32, 33, 63, 70, 100, 257])
+def test_logsumexp_rows_every_tail_length_and_special_values(cols):
+    """The rows kernel's shift (a maximum whose tail runs in the vector lanes, without the
+    NaN probe) and its per-block logs (blocks of 64 rows, here a partial last block): the
+    maximum in the tail, NaN and +-inf in the tail or the body, all -inf rows."""
+    x = st.dmatrix("x")
+    f_c, f_py = _compile([x], st.logsumexp(x, axis=1))
+    rng = np.random.default_rng(cols)
+    a = rng.standard_normal((150, cols)) * 30
+    specials = {1: 800.0, 2: np.nan, 3: np.inf, 4: -np.inf, 5: np.nan}  # 800: exp overflows unless it is the shift
+    for row, value in specials.items():
+        a[row, -1] = value  # the last element: in the tail unless cols is a multiple of 32
+    a[6, 0] = np.inf
+    a[7, :] = -np.inf
+    a[8, : cols // 2] = np.nan
+    (got,) = _same(f_c, f_py, a)
+    assert np.isnan(got[2]) and got[3] == np.inf and got[7] == -np.inf
+    _same(f_c, f_py, a[::-1])  # the same rows, other order (other blocks)
+
+
 def test_check_mode_runs_reductions_in_c_and_python():
     """The CHECK linker runs each C node and its ``perform`` on the same inputs and raises
     on any mismatch."""

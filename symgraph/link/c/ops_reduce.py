@@ -139,6 +139,10 @@ class _Names:
         return f"{self.prefix}{what}{self.count}_"
 
 
+#: Rows of a logsumexp whose logs are taken together (one vectorised loop per block).
+_LSE_ROW_BLOCK = 64
+
+
 def _run_reduce(names: _Names, res: str, n: str, ins: list, kind: str, dtype: str, value, nan_exact: bool = True) -> list[str]:
     """C declaring ``acc_t res`` = the reduction of the values of a run of ``n`` elements.
 
@@ -202,10 +206,16 @@ def _run_reduce(names: _Names, res: str, n: str, ins: list, kind: str, dtype: st
             out.append("    " + element(f"{i} + {lk}", f"{lane}[{lk}]", _lane_update))
         out.append("  }")
         out.append("}")
+        # max/min without the NaN probe: the tail goes into the lanes too (a vectorised
+        # loop), instead of a scalar loop comparing for NaN
+        tail_in_lanes = kind in ("max", "min") and not check
+        if tail_in_lanes:
+            out.append(f"for (int {lk} = 0; {lk} < {n} - {i}; {lk}++) " + element(f"{i} + {lk}", f"{lane}[{lk}]", _lane_update))
+            out.append(f"{i} = {n};")
         # fold the lanes pairwise (vector operations, not a chain of w dependent updates),
         # and only when a group of w ran: short rows leave every lane at the identity
         step = names("w")
-        out.append(f"if ({i} >= {w}) {{")
+        out.append(f"if ({n} > 0) {{" if tail_in_lanes else f"if ({i} >= {w}) {{")
         out.append(f"  for (int {step} = {w // 2}; {step} > 0; {step} /= 2)")
         out.append(f"    for (int {lk} = 0; {lk} < {step}; {lk}++) {_lane_update(kind, dtype, f'{lane}[{lk}]', f'{lane}[{lk} + {step}]')}")
         out.append(f"  {_update(kind, dtype, res, f'{lane}[0]')}")
@@ -415,8 +425,12 @@ def _lse_row_sum(names: _Names, dtype: str, a0: str, in_c: str, r: str, m: str, 
         f"      const sg_index {ln} = cols_ - {c0} < {_LSE_CHUNK} ? cols_ - {c0} : {_LSE_CHUNK};",
         f"      for (sg_index {k} = 0; {k} < {ln}; {k}++) {buf}[{k}] = {fn_exp}(({acc_c}){q}[{c0} + {k}] - {m});",
         f"      sg_index {k} = 0;",
-        f"      for (; {k} + {w} <= {ln}; {k} += {w})",
+        f"      for (; {k} + {w} <= {ln}; {k} += {w}) {{",
+        # the next row into the cache while this one computes exps: its maximum, the next
+        # loop, would otherwise wait for memory (a prefetch never faults, even past the end)
+        f"        for (int {lk} = 0; {lk} < {w}; {lk} += 64 / (int)sizeof({in_c})) __builtin_prefetch({q} + cols_ + {c0} + {k} + {lk});",
         f"        for (int {lk} = 0; {lk} < {w}; {lk}++) {lane}[{lk}] = {add(f'{lane}[{lk}]', f'{buf}[{k} + {lk}]')};",
+        "      }",
         f"      for (; {k} < {ln}; {k}++) {tail} = {add(tail, f'{buf}[{k}]')};",
         "    }",
         f"    for (int {step} = {w // 2}; {step} > 0; {step} /= 2)",
@@ -459,7 +473,14 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str, str | None, str]:
         lines = [f"SG_HOT static void @R@(sg_index r0_, sg_index r1_, sg_index cols_, {params}, {acc_c} *o_) {{"]
         emit = lines.append
         r = names("row")
-        emit(f"  for (sg_index {r} = r0_; {r} < r1_; {r}++) {{")
+        if lse:
+            # blocks of rows: the logs of a block's sums in one vectorised loop at its end
+            emit(f"  for (sg_index rb_ = r0_; rb_ < r1_; rb_ += {_LSE_ROW_BLOCK}) {{")
+            emit(f"  const sg_index re_ = r1_ - rb_ < {_LSE_ROW_BLOCK} ? r1_ : rb_ + {_LSE_ROW_BLOCK};")
+            emit(f"  {acc_c} shift_[{_LSE_ROW_BLOCK}];")
+            emit(f"  for (sg_index {r} = rb_; {r} < re_; {r}++) {{")
+        else:
+            emit(f"  for (sg_index {r} = r0_; {r} < r1_; {r}++) {{")
 
         def row_ins():
             return [("contig", f"{inputs[k]} + {r} * cols_ * (sg_index)sizeof({in_c[k]})", None, in_c[k])
@@ -477,7 +498,9 @@ def _reduction_kernels(plan: _Plan) -> tuple[str, str, str | None, str]:
             else:
                 shifted = lambda loads: ([], f"{fn_exp}(({acc_c})({loads[0]}) - {m})")  # noqa: E731
                 lines.extend(_run_reduce(names, res, "cols_", row_ins(), "sum", dtype, shifted))
-            emit(f"    o_[{r}] = {fn_log}({res}) + {m};")
+            emit(f"    o_[{r}] = {res}; shift_[{r} - rb_] = {m};")
+            emit("  }")
+            emit(f"  for (sg_index {r} = rb_; {r} < re_; {r}++) o_[{r}] = {fn_log}(o_[{r}]) + shift_[{r} - rb_];")
         else:
             lines.extend(_run_reduce(names, res, "cols_", row_ins(), kind, dtype, plan.value))
             emit(f"    o_[{r}] = {res};")
