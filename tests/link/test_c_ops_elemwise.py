@@ -374,6 +374,34 @@ def test_loops_are_shared_kernels_and_strided_runs_take_the_fast_kernel():
             _assert_same(a, b, 1e-12)
 
 
+def test_operands_broadcast_on_the_last_axis_take_the_scalar_kernel():
+    """Inputs of static length 1 on the last axis (``x - m[:, None]``) get a third, SG_HOT
+    kernel that takes them as scalars; it runs only where the strides are exactly those
+    (the others contiguous, these 0), every other layout takes the strided loop, and all
+    agree with Python, mixed dtypes included."""
+    x, y = st.dmatrix("x"), st.dmatrix("y")
+    m = st.dvector("m")
+    k = st.tensor("k", dtype="int64", shape=(None, 1))
+    outs = [st.exp(x - m[:, None]) * 2.0, x * k + y - m[:, None], st.maximum(x, k)]
+    f = sg.function([x, y, m, k], outs, mode=C_MODE)
+    g = sg.function([x, y, m, k], outs, mode=PY_MODE)
+    assert set(f.implementations()) == {"c"}
+    source = f.maker.linker.source
+    assert sum(line.startswith("SG_HOT static void sg_ewb_") for line in source.splitlines()) == 3
+    rng = np.random.default_rng(11)
+    big = rng.standard_normal((9, 70))
+    ints = rng.integers(-5, 5, (9, 3))
+    for X, Y, M, K in (
+        (big[:, :37], big[:, 30:67], big[:, 0], ints[:, :1]),  # strided rows, contiguous runs
+        (big[:, ::2], big[:, 1::2], big[::-1, 5], ints[::-1, 1:2]),  # strided runs
+        (big.T[:37], np.ascontiguousarray(big.T[2:39]), big[0, :37], ints[:1, :1].repeat(37, 0)),  # transposed x
+        (big[:9, :1], big[:9, 1:2], big[:, 3], ints[:, :1]),  # runs of one element
+        (np.zeros((0, 4)), np.zeros((0, 4)), np.zeros(0), np.zeros((0, 1), np.int64)),
+    ):
+        for a, b in zip(f(X, Y, M, K), g(X, Y, M, K)):
+            _assert_same(a, b, 1e-12)
+
+
 # --------------------------------------------------------------------------- errors
 
 

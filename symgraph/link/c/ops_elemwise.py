@@ -11,7 +11,10 @@ Around it this module writes the loop:
    from :data:`PARALLEL_THRESHOLD` elements on it is split over the cores by the runtime's
    ``sg_par_for`` (NumPy's OpenBLAS thread pool, else OpenMP: ``c_backend/sg_runtime.h``);
 3. otherwise the runtime's strided iterator, with stride 0 on broadcast dimensions: any
-   strides, transposed, negative-stride, broadcast and empty arrays.
+   strides, transposed, negative-stride, broadcast and empty arrays. Its runs along the
+   last axis are vectorised too when they are contiguous, or contiguous except for inputs
+   broadcast along that axis (``x - m[:, None]``: those are passed as scalars). These runs
+   use one core.
 
 Both loops are module-level kernel functions (see :func:`_kernels`) marked ``SG_HOT`` /
 ``SG_WARM``, so that the rest of the module can be compiled cheaply.
@@ -52,7 +55,10 @@ def _kernels(node) -> tuple[str, str, str, str]:
     - ``<c>(lo, hi, p0, ..., po)``: the flat loop over C-contiguous ``restrict`` pointers,
       ``SG_HOT`` (vectorised, SIMD math);
     - ``<s>(n, q0, s0, ..., qo, so)``: one inner run of the strided iterator (byte
-      strides); ``SG_WARM``, and it hands unit-stride runs to the contiguous kernel.
+      strides); ``SG_WARM``, and it hands unit-stride runs to the contiguous kernel;
+    - when some inputs have static length 1 on the last axis, ``<b>(n, ...)``: ``SG_HOT``,
+      those inputs as scalars and the others contiguous, for the runs where ``<s>`` finds
+      exactly these strides (a broadcast row or column operand).
 
     Keeping them out of the node function lets the module be compiled at a low level
     (compile time) while these loops keep their optimisation. The node calls
@@ -90,9 +96,30 @@ def _kernels(node) -> tuple[str, str, str, str]:
     unit = " && ".join([f"s{k}_ == (sg_index)sizeof({in_c[k]})" for k in range(nin)] + [f"so_ == (sg_index)sizeof({out_c})"])
     to_contig = ", ".join([f"(const {in_c[k]} *)q{k}_" for k in range(nin)] + [f"({out_c} *)qo_"])
     loads = [f"*(const {in_c[k]} *)(q{k}_ + j_ * s{k}_)" for k in range(nin)]
+    # Inputs of static length 1 on the last axis (a row maximum in x - m[:, None]...): the
+    # iterator's runs along that axis read them with stride 0. A third loop, SG_HOT too,
+    # takes them as scalars, so these runs are vectorised as well.
+    nd = node.outputs[0].type.ndim
+    last_one = [nd > 0 and v.type.shape[-1] == 1 for v in node.inputs]
+    bcast = []
+    if any(last_one) and not all(last_one):
+        bparams = ", ".join([f"const {in_c[k]} b{k}_" if one else f"const {in_c[k]} *restrict p{k}_"
+                             for k, one in enumerate(last_one)] + [f"{out_c} *restrict po_"])
+        bloads = [f"b{k}_" if one else f"p{k}_[i_]" for k, one in enumerate(last_one)]
+        contig += [
+            f"SG_HOT static void @B@(sg_index n_, {bparams}) {{",
+            "    for (sg_index i_ = 0; i_ < n_; i_++) " + element(bloads, "po_[i_]"),
+            "}",
+        ]
+        bcond = " && ".join([f"s{k}_ == 0" if one else f"s{k}_ == (sg_index)sizeof({in_c[k]})"
+                             for k, one in enumerate(last_one)] + [f"so_ == (sg_index)sizeof({out_c})"])
+        bargs = ", ".join([f"*(const {in_c[k]} *)q{k}_" if one else f"(const {in_c[k]} *)q{k}_"
+                           for k, one in enumerate(last_one)] + [f"({out_c} *)qo_"])
+        bcast = [f"    if ({bcond}) {{ @B@(n_, {bargs}); return; }}"]
     strided = [
         f"SG_WARM SG_KERNEL void @S@(sg_index n_, {sparams}) {{",
         f"    if ({unit}) {{ @C@(0, n_, {to_contig}); return; }}",
+        *bcast,
         "    for (sg_index j_ = 0; j_ < n_; j_++) " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"),
         "}",
     ]
@@ -100,7 +127,7 @@ def _kernels(node) -> tuple[str, str, str, str]:
     digest = hashlib.sha1((head + text).encode()).hexdigest()[:16]
     cname, sname = f"sg_ew_{digest}", f"sg_ews_{digest}"
     head = head.replace("@C@", cname).replace("@S@", sname)
-    text = text.replace("@C@", cname).replace("@S@", sname)
+    text = text.replace("@C@", cname).replace("@S@", sname).replace("@B@", f"sg_ewb_{digest}")
     simd = _simd_declarations("\n".join(statements + [result]))
     return head, "\n".join([*simd, text]), cname, sname
 
