@@ -440,7 +440,7 @@ def _lse_row_sum(names: _Names, dtype: str, a0: str, in_c: str, r: str, m: str, 
 
 
 def _reduction_kernels(plan: _Plan) -> tuple[str, str, str | None, str]:
-    """``(support code, rows kernel name or None, general kernel name)`` of a reduction.
+    """The kernels of a reduction (``c_kernel_code``) and the names its node calls.
 
     The loops live in module-level functions named after a hash of their text (equal
     reductions of a graph share them), so the node's own function stays small and the
