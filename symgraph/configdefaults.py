@@ -211,6 +211,12 @@ PARAMS: dict[str, ConfigParam] = {
         "for NumPy's products and ours), 'scipy' always takes SciPy's (docs/c_backend.md). Read "
         "when a module is loaded.",
     ),
+    "profile": ConfigParam(
+        _boolean(os.environ.get("SYMGRAPH_PROFILE", "0")), _boolean,
+        "Compile every function with profile=True unless function() says otherwise: "
+        "f.profile records compile times, calls and the time of each thunk "
+        "(f.profile.summary()). Also set by SYMGRAPH_PROFILE=1.",
+    ),
     "print_rewrites": ConfigParam(False, _boolean, "Log every applied rewrite with its rule's name."),
     "on_rewrite_error": ConfigParam(
         "raise", _choice("raise", "warn"), "What a rewrite rule that raises does to compilation."

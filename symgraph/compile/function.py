@@ -11,9 +11,11 @@ the function still owns, and applies updates.
 from __future__ import annotations
 
 import copy
+import time
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +26,9 @@ from symgraph.graph.basic import Constant, Variable, ancestors, rebuild_graph
 from symgraph.graph.fg import FunctionGraph
 from symgraph.graph.utils import InconsistencyError, user_frames
 from symgraph.graph.aliasing import memory_roots, view_ancestors
+
+if TYPE_CHECKING:  # profiling imports this module (ProfiledFunction subclasses Function)
+    from symgraph.compile.profiling import ProfileStats
 
 __all__ = ["function", "Function", "FunctionMaker", "UnusedInputError"]
 
@@ -192,6 +197,8 @@ class FunctionMaker:
         One :class:`Out` per user output.
     mode, linker
         The :class:`Mode` used and the linker bound to ``fgraph``.
+    profile
+        The :class:`ProfileStats` its functions record into, or ``None``.
     """
 
     def __init__(
@@ -204,6 +211,8 @@ class FunctionMaker:
         name: str | None,
         display_name: str,
         allow_input_downcast: bool | None,
+        profile: "ProfileStats | None" = None,
+        compile_info: dict | None = None,
     ):
         self.fgraph = fgraph
         self.inputs = inputs
@@ -213,6 +222,11 @@ class FunctionMaker:
         self.name = name
         self.display_name = display_name
         self.allow_input_downcast = allow_input_downcast
+        self.profile = profile
+        # Times and node counts of the compilation, for the profile (see function()).
+        self.compile_info = dict(compile_info or {})
+        # Identifies this compiled function in a shared ProfileStats, across copies and pickling.
+        self.profile_key = uuid.uuid4().hex if profile is not None else None
         self._plan()
 
     def _plan(self) -> None:
@@ -267,6 +281,9 @@ class FunctionMaker:
 
     def __setstate__(self, state):
         # The pickled graph is already rewritten: re-plan and re-link, never re-rewrite.
+        state.setdefault("profile", None)  # pickled before profiling existed
+        state.setdefault("compile_info", {})
+        state.setdefault("profile_key", None)
         self.__dict__.update(state)
         # Features are not pickled: re-attach the destroy handler so readers of overwritten
         # values still run before the ops overwriting them.
@@ -352,6 +369,7 @@ def function(
     allow_input_downcast: bool | None = None,
     on_unused_input: str = "raise",
     trust_input: bool = False,
+    profile: "bool | ProfileStats | None" = None,
 ) -> "Function":
     """Compile a callable computing ``outputs`` from ``inputs``.
 
@@ -382,7 +400,14 @@ def function(
     trust_input
         Skip checking and converting arguments (faster; wrong arguments give wrong results
         or errors from inside the graph).
+    profile
+        ``True`` to record compile times, calls and the time of each thunk in a new
+        :class:`~symgraph.compile.profiling.ProfileStats` (``f.profile``); a
+        ``ProfileStats`` to record into it (several functions can share one); ``False``
+        for none; ``None`` (default) follows ``config.profile``. Unprofiled functions
+        (``f.profile is None``) pay nothing for the feature.
     """
+    started = time.perf_counter()
     if on_unused_input not in ("raise", "warn", "ignore"):
         raise ValueError(f"function(): on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
     mode = get_mode(mode)
@@ -390,6 +415,16 @@ def function(
         raise TypeError(f"function(): name must be a string, got {name!r}")
     site = user_frames(1)
     display_name = name if name is not None else (f"{site[0][0]}:{site[0][1]}" if site else "<unnamed>")
+    if profile is None:
+        from symgraph.configdefaults import config
+
+        profile = config.profile
+    if profile is not False:
+        from symgraph.compile.profiling import resolve_profile
+
+        profile = resolve_profile(profile, display_name)
+    else:
+        profile = None
 
     specs = _normalize_inputs(inputs)
     out_specs, single = _normalize_outputs(outputs)
@@ -464,12 +499,22 @@ def function(
             update_mapping[n_user + len(update_exprs)] = input_pos[var]
             update_exprs.append(shared_updates[var])
     fgraph = FunctionGraph(fg_inputs, out_vars + update_exprs, clone=True, update_mapping=update_mapping)
+    nodes_before = len(fgraph.apply_nodes)
+    rewrite_start = time.perf_counter()
     mode.rewrite(fgraph)
+    rewrite_time = time.perf_counter() - rewrite_start
     _check_destroyers(fgraph, all_specs)
+    compile_info = {"rewrite_time": rewrite_time, "nodes_before": nodes_before, "nodes_after": len(fgraph.apply_nodes)}
     maker = FunctionMaker(
-        fgraph, all_specs, out_specs, mode, single, name, display_name, allow_input_downcast
+        fgraph, all_specs, out_specs, mode, single, name, display_name, allow_input_downcast,
+        profile=profile, compile_info=compile_info,
     )
-    return maker.create(trust_input=trust_input)
+    fn = maker.create(trust_input=trust_input)
+    if fn._profile_record is not None:
+        # Known only once linked, so after the record was made.
+        maker.compile_info["compile_time"] = time.perf_counter() - started
+        fn._profile_record.compile_time = maker.compile_info["compile_time"]
+    return fn
 
 
 def _downcast(spec: In, default: bool | None) -> bool | None:
@@ -484,7 +529,8 @@ class Function:
 
     Attributes: ``maker`` (the :class:`FunctionMaker`), ``name``, ``trust_input``
     (settable: skip argument checks), ``input_storage``/``output_storage`` (the cells of the
-    graph's inputs and outputs) and ``vm`` (the linked graph).
+    graph's inputs and outputs), ``vm`` (the linked graph) and ``profile`` (its
+    :class:`~symgraph.compile.profiling.ProfileStats`, or ``None`` when not profiled).
     """
 
     def __init__(self, maker: FunctionMaker, trust_input: bool = False, defaults: list | None = None):
@@ -497,7 +543,20 @@ class Function:
         self._explicit = explicit
         self._n_args = len(explicit)
         input_cells = [s.variable.container.storage if s.implicit else [None] for s in specs]
+        link_start = time.perf_counter()
         self.vm = maker.linker.make_vm(input_cells)
+        link_time = time.perf_counter() - link_start
+        self.profile = getattr(maker, "profile", None)
+        self._profile_record = None
+        if self.profile is not None:
+            self._profile_record = self.profile.attach(
+                maker.profile_key, maker.display_name, self.vm, maker.compile_info, link_time
+            )
+            if type(self) is Function:
+                from symgraph.compile.profiling import ProfiledFunction
+
+                # Only profiled functions get the timed __call__: Function.__call__ stays as is.
+                self.__class__ = ProfiledFunction
         self._run = self.vm.run
         self.input_storage = self.vm.input_storage
         self.output_storage = self.vm.output_storage
