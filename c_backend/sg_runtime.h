@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #ifdef SG_OPENMP
 #include <omp.h> /* the fallback way to split large loops over the cores (sg_par_for) */
 #endif
@@ -488,7 +489,21 @@ typedef struct {
     int nslots;
     void **bufs;
     size_t *sizes;
+    /* Profiling (function(..., profile=True)): when not NULL, a region adds the seconds each
+     * of its nodes takes to node_times[j], j < node_times_len; node_times_owner is the
+     * Python object owning that memory (the module holds a reference). NULL otherwise: then
+     * timing costs one test per node. */
+    double *node_times;
+    sg_index node_times_len;
+    void *node_times_owner;
 } sg_ws;
+
+/* Seconds on a monotonic clock (for the profile's node times). */
+static inline double sg_clock_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 /* At least `nbytes` bytes of slot `slot` (64-byte aligned, contents unspecified), or NULL
  * after recording a memory error in `err`. */

@@ -9,7 +9,10 @@ environment variable ``SYMGRAPH_PROFILE=1``) compiles a function whose ``f.profi
   ``function()`` call, with the number of nodes before and after rewriting;
 - calling: the number of calls, the time spent in ``Function.__call__`` (argument checks,
   copies and updates included) and in the VM's run;
-- per thunk (one node, or one C region running several nodes): its time and call count.
+- per thunk (one node, or one C region running several nodes): its time and call count;
+- per node: a Python node's time is its thunk's; a C region times each of its nodes in C
+  (``time_nodes`` of the region's module: two clock reads per node, only when profiling),
+  and what is left of the region's time is its own work (argument checks, output arrays).
 
 ``f.profile.summary()`` prints it as tables; :meth:`ProfileStats.as_dict` gives plain data.
 Passing the same ``ProfileStats`` to several ``function()`` calls accumulates them all in one
@@ -22,6 +25,8 @@ from __future__ import annotations
 import sys
 import time
 from typing import Any, TextIO
+
+import numpy as np
 
 from symgraph.compile.function import Function
 
@@ -80,6 +85,9 @@ class _FunctionRecord:
         self.nodes_after = compile_info.get("nodes_after")
         self.link_time = 0.0
         self.links = 0
+        # Per thunk: the seconds of each of its nodes, filled in by C regions (None for
+        # thunks that do not time their nodes).
+        self.node_times: list[np.ndarray | None] = [None] * len(thunks)
 
     def reset(self) -> None:
         for i in range(len(self.thunk_times)):
@@ -87,6 +95,9 @@ class _FunctionRecord:
             self.thunk_calls[i] = 0
         self.run_totals[0], self.run_totals[1] = 0.0, 0
         self.call_totals[0], self.call_totals[1] = 0.0, 0
+        for times in self.node_times:
+            if times is not None:
+                times[:] = 0.0  # in place: the regions write into this memory
 
     def as_dict(self) -> dict:
         return {
@@ -103,8 +114,13 @@ class _FunctionRecord:
             "nodes_before_rewriting": self.nodes_before,
             "nodes_after_rewriting": self.nodes_after,
             "thunks": [
-                dict(info, time=t, calls=c, function=self.name, index=i)
-                for i, (info, t, c) in enumerate(zip(self.thunks, self.thunk_times, self.thunk_calls))
+                dict(
+                    info, time=t, calls=c, function=self.name, index=i,
+                    node_times=None if nt is None else [float(x) for x in nt],
+                )
+                for i, (info, t, c, nt) in enumerate(
+                    zip(self.thunks, self.thunk_times, self.thunk_calls, self.node_times)
+                )
             ],
         }
 
@@ -161,6 +177,13 @@ class ProfileStats:
             self._records[full_key] = record
         record.link_time += link_time
         record.links += 1
+        for i, (thunk, nodes) in enumerate(zip(vm.thunks, vm.thunk_nodes)):
+            time_nodes = getattr(thunk, "time_nodes", None)
+            if time_nodes is None:
+                continue
+            if record.node_times[i] is None:
+                record.node_times[i] = np.zeros(len(nodes))
+            time_nodes(record.node_times[i])  # copies of the function add to the same array
         vm.enable_profiling(record.thunk_times, record.thunk_calls, record.run_totals)
         return record
 
@@ -214,20 +237,39 @@ class ProfileStats:
         rows.sort(key=lambda row: -row["time"])
         return rows
 
+    def _node_rows(self) -> tuple[list[dict], float]:
+        """Every node with its time, slowest first, and the C regions' own time.
+
+        A node of a C region that timed its nodes has its own time; a thunk of one node
+        has the thunk's; a region that did not time its nodes (made before profiling could
+        reach it) is one row under its description.
+        """
+        rows: list[dict] = []
+        glue = 0.0
+        for thunk in self._thunk_rows():
+            times = thunk["node_times"]
+            if times is not None:
+                glue += max(thunk["time"] - sum(times), 0.0)
+                parts = zip(thunk["nodes"], thunk["op_classes"], times)
+            elif len(thunk["nodes"]) == 1:
+                parts = zip(thunk["nodes"], thunk["op_classes"], [thunk["time"]])
+            else:
+                parts = [(thunk["description"], "+".join(sorted(set(thunk["op_classes"]))), thunk["time"])]
+            for node, op_class, t in parts:
+                rows.append(
+                    {"node": node, "op_class": op_class, "impl": thunk["impl"], "time": t,
+                     "calls": thunk["calls"], "function": thunk["function"]}
+                )
+        rows.sort(key=lambda row: -row["time"])
+        return rows, glue
+
     def _op_class_rows(self) -> list[dict]:
-        # A C region's time cannot be split between its nodes: a region running several op
-        # classes is counted under their joined names.
         table: dict[tuple[str, str], dict] = {}
-        for row in self._thunk_rows():
-            classes = sorted(set(row["op_classes"]))
-            key = ("+".join(classes), row["impl"])
-            entry = table.setdefault(
-                key, {"op_class": key[0], "impl": key[1], "time": 0.0, "calls": 0, "thunks": 0, "nodes": 0}
-            )
+        for row in self._node_rows()[0]:
+            key = (row["op_class"], row["impl"])
+            entry = table.setdefault(key, {"op_class": key[0], "impl": key[1], "time": 0.0, "nodes": 0})
             entry["time"] += row["time"]
-            entry["calls"] += row["calls"]
-            entry["thunks"] += 1
-            entry["nodes"] += len(row["nodes"])
+            entry["nodes"] += 1
         return sorted(table.values(), key=lambda e: -e["time"])
 
     def _impl_rows(self) -> dict[str, dict]:
@@ -246,7 +288,10 @@ class ProfileStats:
         ``compile_time``, ``rewrite_time``, ``link_time``; ``functions`` (one dict per
         function with its own totals, compile details and ``thunks``); ``thunks`` (every
         thunk of every function, slowest first: ``description``, ``impl``, ``nodes``,
-        ``ops``, ``op_classes``, ``time``, ``calls``, ``function``, ``index``);
+        ``ops``, ``op_classes``, ``time``, ``calls``, ``function``, ``index``, and
+        ``node_times``: a C region's seconds per node, else ``None``); ``nodes`` (every
+        node, slowest first: ``node``, ``op_class``, ``impl``, ``time``, ``calls``,
+        ``function``); ``c_region_own_time`` (C regions' time outside their nodes);
         ``op_classes`` (time per op class and implementation, slowest first) and
         ``implementations`` (time, thunks and nodes per ``"c"``/``"py"``).
         """
@@ -261,6 +306,8 @@ class ProfileStats:
             "link_time": self.link_time,
             "functions": [r.as_dict() for r in self._records.values()],
             "thunks": self._thunk_rows(),
+            "nodes": self._node_rows()[0],
+            "c_region_own_time": self._node_rows()[1],
             "op_classes": self._op_class_rows(),
             "implementations": self._impl_rows(),
         }
@@ -318,16 +365,36 @@ class ProfileStats:
             rest = sum(row["time"] for row in rows[len(shown):])
             lines.append(f"  ... {len(rows) - len(shown)} more thunks: {_percent(rest, thunk_time).strip()} of thunk time")
 
+        node_rows, glue = self._node_rows()
+        if any(row["node_times"] is not None for row in rows):
+            lines.append("")
+            shown_nodes = node_rows[: max(int(n_rows), 0)]
+            lines.append(f"Nodes, slowest first ({len(shown_nodes)} of {len(node_rows)}):")
+            lines.append(f"  {'time %':>6} {'cum %':>6} {'total':>11} {'per call':>11} impl  node")
+            cumulative = 0.0
+            for row in shown_nodes:
+                cumulative += row["time"]
+                per = _format_time(row["time"] / row["calls"]) if row["calls"] else "-"
+                what = row["node"] if len(records) == 1 else f"[{row['function']}] {row['node']}"
+                lines.append(
+                    f"  {_percent(row['time'], thunk_time):>6} {_percent(cumulative, thunk_time):>6} "
+                    f"{_format_time(row['time']):>11} {per:>11} {row['impl']:<4}  {_clip(what, 120)}"
+                )
+            lines.append(
+                f"  C regions outside their nodes (argument checks, output arrays): {_format_time(glue)}"
+                f" ({_percent(glue, thunk_time).strip()})"
+            )
+
         lines.append("")
-        lines.append("Op classes, slowest first (a C region running several classes counts under all their names):")
-        lines.append(f"  {'time %':>6} {'cum %':>6} {'total':>11} {'thunks':>6} {'nodes':>6} impl  op class")
+        lines.append("Op classes, slowest first:")
+        lines.append(f"  {'time %':>6} {'cum %':>6} {'total':>11} {'nodes':>6} impl  op class")
         cumulative = 0.0
         op_rows = self._op_class_rows()
         for entry in op_rows[: max(int(n_rows), 0)]:
             cumulative += entry["time"]
             lines.append(
                 f"  {_percent(entry['time'], thunk_time):>6} {_percent(cumulative, thunk_time):>6} "
-                f"{_format_time(entry['time']):>11} {entry['thunks']:>6} {entry['nodes']:>6} {entry['impl']:<4}  "
+                f"{_format_time(entry['time']):>11} {entry['nodes']:>6} {entry['impl']:<4}  "
                 f"{_clip(entry['op_class'], 100)}"
             )
         impls = self._impl_rows()

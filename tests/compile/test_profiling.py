@@ -360,3 +360,65 @@ def test_vm_enable_profiling_checks_sizes_and_can_be_undone():
     assert calls == [1] * n and totals[1] == 1 and 0 < sum(times) <= totals[0]
     vm.disable_profiling()
     assert vm.run is untimed and not vm.profiling
+
+
+# ---------------------------------------------------------------- nodes timed inside C regions
+
+
+def _region_thunk(f):
+    (thunk,) = [t for t in f.vm.thunks if getattr(t, "time_nodes", None) is not None]
+    return thunk
+
+
+def test_c_region_times_each_node():
+    # a 300x300 product beside cheap nodes, all in one region: the product is the slowest
+    # node, the node times add up to at most the region's time, every node is listed
+    a, b = st.dmatrix("a"), st.dmatrix("b")
+    f = sg.function([a, b], [(a @ b).sum(), a.shape[0] + 1], mode=C_MODE, profile=True)
+    rng = np.random.default_rng(0)
+    args = rng.standard_normal((300, 300)), rng.standard_normal((300, 300))
+    for _ in range(5):
+        f(*args)
+    data = f.profile.as_dict()
+    (thunk,) = data["thunks"]
+    assert thunk["impl"] == "c" and len(thunk["nodes"]) >= 3
+    times = thunk["node_times"]
+    assert len(times) == len(thunk["nodes"]) and all(t >= 0 for t in times)
+    assert 0 < sum(times) <= thunk["time"]
+    assert data["nodes"][0]["op_class"] == "Dot" and data["nodes"][0]["time"] > 0.5 * sum(times)
+    assert data["c_region_own_time"] == pytest.approx(thunk["time"] - sum(times), abs=1e-12)
+    assert {row["node"] for row in data["nodes"]} == set(thunk["nodes"])
+    assert data["op_classes"][0]["op_class"] == "Dot"
+    text = f.profile.summary_text()
+    assert "Nodes, slowest first" in text and "C regions outside their nodes" in text
+    # reset zeroes the memory the region writes into, and timing goes on afterwards
+    f.profile.reset()
+    assert f.profile.as_dict()["thunks"][0]["node_times"] == [0.0] * len(times)
+    f(*args)
+    assert sum(f.profile.as_dict()["thunks"][0]["node_times"]) > 0
+
+
+def test_time_nodes_checks_its_argument_and_can_stop():
+    x = st.dvector("x")
+    f = sg.function([x], [st.exp(x).sum(), x.shape[0]], mode=C_MODE)
+    thunk = _region_thunk(f)
+    value = np.linspace(0, 1, 1000)
+    for bad in (np.zeros(4, dtype=np.float32), np.zeros((2, 4)), np.zeros(8)[::2], [0.0, 0.0]):
+        with pytest.raises(TypeError, match="float64 vector"):
+            thunk.time_nodes(bad)
+    n = len(f.vm.thunk_nodes[f.vm.thunks.index(thunk)])
+    times = np.zeros(n)
+    thunk.time_nodes(times)
+    f(value)
+    assert times.sum() > 0
+    thunk.time_nodes(None)
+    before = times.copy()
+    f(value)
+    np.testing.assert_array_equal(times, before)
+    # a vector too short for the region's nodes is never written to (no timing at all)
+    short = np.zeros(n - 1)
+    thunk.time_nodes(short)
+    f(value)
+    assert not short.any()
+    thunk.time_nodes(None)
+

@@ -167,8 +167,11 @@ class CVMLinker(VMLinker):
         fn = getattr(module, f"region_{k}")
         in_cells = tuple(storage_map[v] for v in region.inputs)
         out_cells = tuple(storage_map[v] for v in region.outputs)
-        thunk = functools.partial(fn, module.new_workspace(nslots), in_cells, out_cells)
+        workspace = module.new_workspace(nslots)
+        thunk = functools.partial(fn, workspace, in_cells, out_cells)
         thunk.region = region
+        # profiling: time_nodes(float64 vector or None) makes the region time its nodes
+        thunk.time_nodes = functools.partial(module.time_nodes, workspace)
         thunk.module = module
         thunk.fresh_outputs = True  # the region stores a new array into each output cell
         return thunk

@@ -327,7 +327,39 @@ SG_WARM static int sg_export_view(PyObject *cell, PyObject *base, sg_array *view
 }
 
 static void sg_ws_capsule_free(PyObject *capsule) {
-    sg_ws_free((sg_ws *)PyCapsule_GetPointer(capsule, "sg_ws"));
+    sg_ws *ws = (sg_ws *)PyCapsule_GetPointer(capsule, "sg_ws");
+    if (ws) Py_XDECREF((PyObject *)ws->node_times_owner);
+    sg_ws_free(ws);
+}
+
+/* time_nodes(workspace, times): the regions run with this workspace add each node's seconds
+ * to times[j] (a writeable contiguous float64 vector, held until replaced), or stop timing
+ * when times is None. */
+static PyObject *sg_py_time_nodes(PyObject *self, PyObject *args) {
+    PyObject *capsule, *times;
+    if (!PyArg_ParseTuple(args, "OO:time_nodes", &capsule, &times)) return NULL;
+    sg_ws *ws = (sg_ws *)PyCapsule_GetPointer(capsule, "sg_ws");
+    if (!ws) return NULL;
+    if (times != Py_None) {
+        if (!PyArray_Check(times) || PyArray_TYPE((PyArrayObject *)times) != NPY_FLOAT64 ||
+            PyArray_NDIM((PyArrayObject *)times) != 1 || !PyArray_ISCARRAY((PyArrayObject *)times)) {
+            PyErr_SetString(PyExc_TypeError, "time_nodes: times must be a writeable contiguous float64 vector or None");
+            return NULL;
+        }
+    }
+    PyObject *old = (PyObject *)ws->node_times_owner;
+    if (times == Py_None) {
+        ws->node_times = NULL;
+        ws->node_times_len = 0;
+        ws->node_times_owner = NULL;
+    } else {
+        Py_INCREF(times);
+        ws->node_times = (double *)PyArray_DATA((PyArrayObject *)times);
+        ws->node_times_len = (sg_index)PyArray_DIM((PyArrayObject *)times, 0);
+        ws->node_times_owner = times;
+    }
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
 }
 
 static PyObject *sg_py_new_workspace(PyObject *self, PyObject *arg) {
@@ -362,6 +394,10 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
 
     region_start = len(lines)
     emit(f"static int sg_region_{k}(sg_ws *ws, PyObject *const *in_values, PyObject *const *out_cells, sg_error *err) {{")
+    # profiling: the seconds of each node, when the workspace has room for all of them
+    emit(f"    double *const times_ = ws->node_times_len >= {len(region.nodes)} ? ws->node_times : NULL;")
+    emit("    double t0_ = 0.0;")
+    emit("    (void)t0_;")
     for i, var in enumerate(region.inputs):
         if _is_object(var):
             emit(f"    PyObject *const {names[var]} = in_values[{i}];")
@@ -486,7 +522,9 @@ def _region_source(k: int, region: Region, codes: dict, slots: list) -> tuple[st
         ]
         emit(f"    /* node {j}: {type(node.op).__name__} */")
         emit(f"    err->node = {j};")
+        emit("    if (times_) t0_ = sg_clock_seconds();")
         emit(f"    SG_CHECK(sg_node_{k}_{j}(ws, in_values, out_cells, err, {', '.join(args)}));")
+        emit(f"    if (times_) times_[{j}] += sg_clock_seconds() - t0_;")
         if nc.init:
             inits.append(nc.init)
     emit("    return 0;")
@@ -596,6 +634,7 @@ def generate_module(regions: list[Region], codes: dict) -> tuple[str, str, str, 
         for k in range(len(regions))
     ]
     methods.append('    {"new_workspace", (PyCFunction)sg_py_new_workspace, METH_O, NULL},')
+    methods.append('    {"time_nodes", (PyCFunction)sg_py_time_nodes, METH_VARARGS, NULL},')
     body = "\n".join(parts)
     kernels = ""
     if kernel_defs:
