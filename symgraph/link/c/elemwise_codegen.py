@@ -12,9 +12,21 @@ reductions), which the region linker (``symgraph.link.c.linker``) compiles.
 :func:`_simd_declarations` and :func:`link_libraries` let the vectoriser call glibc's SIMD
 math variants (libmvec) without ``-ffast-math``.
 
-Scope: dtypes ``float64``, ``float32``, ``int64`` and ``bool`` (for comparisons); rows whose
-template calls an ``sg_*`` runtime helper only when ``c_backend/sg_math.h`` exists.
-Anything else raises ``NotImplementedError`` naming the reason, so the node runs in Python.
+Scope: every dtype symgraph has (the keys of ``C_TYPES``: ``bool``, ``int8``, ``int16``,
+``int32``, ``int64``, ``uint8``, ``float32``, ``float64``); rows whose template calls an
+``sg_*`` runtime helper only when ``c_backend/sg_math.h`` exists; integer ``power`` is refused
+(NumPy raises for negative exponents). Anything else raises ``NotImplementedError`` naming the
+reason, so the node runs in Python.
+
+Integers narrower than ``int`` (int8, int16, uint8, bool) are promoted to ``int`` by C's
+arithmetic, so every row's result is converted back to the row's output type (wrapping like
+NumPy: the build passes ``-fwrapv``, and gcc wraps narrowing conversions). Output dtypes and
+input casts come from the row's ``check_dtypes_and_casts``, the table the Python path uses;
+two rules of that table need help in C: comparisons of mixed dtypes convert both operands to
+their common dtype first (C would compare ``int32`` with ``float32`` in float, NumPy in
+float64), and float-to-integer casts narrower than 32 bits go through ``int32``, as NumPy's
+casts do on x86 (300.7 -> int8 gives 44; NaN and out-of-range values give the low bits of
+``INT32_MIN``).
 """
 
 from __future__ import annotations
@@ -26,7 +38,7 @@ import numpy as np
 
 from symgraph.link.c.build import has_header
 from symgraph.tensor.composite import C_TYPES, Composite, c_literal
-from symgraph.tensor.scalar_ops import ScalarOp, get_scalar_op
+from symgraph.tensor.scalar_ops import ScalarOp, get_scalar_op, upcast
 
 __all__ = [
     "SUPPORTED_C_DTYPES",
@@ -35,14 +47,17 @@ __all__ = [
     "link_libraries",
 ]
 
-#: Dtypes the scalar generator handles.
-SUPPORTED_C_DTYPES = ("float64", "float32", "int64", "bool")
+#: Dtypes the scalar generator handles: all of symgraph's.
+SUPPORTED_C_DTYPES = tuple(C_TYPES)
 
 # Rows whose result on integers is the integer itself (the C template would go through double,
 # which loses precision above 2**53).
 _IDENTITY_ON_INTEGERS = {"floor", "ceil", "round"}
 # Classification macros are only defined on floating types in C.
 _FLOAT_ONLY_ARGS = {"isnan", "isinf", "isfinite"}
+# Rows of the "bool" rule whose result depends on the dtype the operands are compared in
+# (the logical rows only test for non-zero, which no conversion to the common dtype changes).
+_COMPARISONS = {"eq", "neq", "lt", "le", "gt", "ge"}
 
 
 # libm functions glibc's vector math library (libmvec, glibc >= 2.35 on x86-64) provides
@@ -112,6 +127,17 @@ def _check_dtype(dtype: str, what: str) -> None:
         )
 
 
+def _convert(expr: str, src: str, dst: str) -> str:
+    """C converting ``expr`` of dtype ``src`` to ``dst`` (``dst`` not bool) as NumPy's cast does."""
+    if np.dtype(src).kind == "f" and np.dtype(dst).kind in "iu" and np.dtype(dst).itemsize < 4:
+        # NumPy's float -> int8/int16/uint8 casts truncate to int32 (x86's cvtt*: INT32_MIN
+        # when out of range) and keep the low bits. A direct C conversion is undefined once
+        # the value leaves the narrow type; through int32 it is defined up to int32's range
+        # and then wraps as NumPy's does.
+        return f"(({C_TYPES[dst]})(npy_int32){expr})"
+    return f"(({C_TYPES[dst]}){expr})"
+
+
 def _row_statement(op: ScalarOp, args: list[tuple[str, str]], helpers: bool) -> tuple[str, str]:
     """``(C expression, output dtype)`` of table row ``op`` on typed C values ``args``
     (``(expression, dtype)`` pairs). The expression is already converted to the output type."""
@@ -129,18 +155,26 @@ def _row_statement(op: ScalarOp, args: list[tuple[str, str]], helpers: bool) -> 
         )
     out_is_int = np.dtype(out_dtype).kind in "iu"
     if op.name == "power" and out_is_int:
-        # C pow() works in double: wrong above 2**53 and for negative exponents.
+        # NumPy raises ValueError for negative integer exponents, which C cannot report per
+        # element; the Python thunk keeps that error.
         raise NotImplementedError("C elementwise: integer power is not generated")
+    if op.name in _COMPARISONS:
+        # The table leaves comparison operands uncast (NumPy picks the common loop itself);
+        # C's usual conversions would compare int32/int64 with float32 in float.
+        common = upcast(*in_dtypes)
+        casts = tuple(common for _ in in_dtypes)
     exprs = []
     for (expr, d), c in zip(args, casts):
         if c is not None and c != d:
-            expr = f"(({C_TYPES[c]}){expr})"
+            expr = _convert(expr, d, c)
         elif op.name in _FLOAT_ONLY_ARGS and np.dtype(d).kind != "f":
             expr = f"((double){expr})"
         exprs.append(expr)
     ctype = C_TYPES[out_dtype]
     if op.name in _IDENTITY_ON_INTEGERS and out_is_int:
         body = exprs[0]
+    elif op.spec.dtype_rule.startswith("to_") and out_dtype != "bool":
+        body = _convert(exprs[0], in_dtypes[0], out_dtype)
     else:
         body = op.c_expr(exprs, ctype)
     if out_dtype == "bool":
