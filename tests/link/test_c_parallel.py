@@ -134,6 +134,27 @@ def test_parallel_elementwise_and_reduction_match_python(mode):
     np.testing.assert_allclose(f(a, a, mat)[0], g(a, a, mat)[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_strided_and_broadcast_elementwise_split_by_rows_match_python(mode):
+    # the strided path splits the first axis into blocks of rows (each part its own
+    # iterator): every layout, with row counts that do not divide evenly, must give Python's
+    # values, including element counts just below and above the threshold
+    x, m = st.dmatrix("x"), st.dvector("m")
+    t = st.tensor("t", dtype="float64", shape=(None, None, None))
+    outs = [st.exp(x - m[:, None]) * 2, st.tanh(x) + x[::-1], st.exp(t) - t[0][None, :, :]]
+    f, g = _compile(mode, [x, m, t], outs)
+    assert "_rows, &rctx_" in f.maker.linker.source
+    rng = np.random.default_rng(3)
+    for rows, cols in ((1001, 301), (3, PARALLEL_THRESHOLD // 3 + 1), (PARALLEL_THRESHOLD // 50 - 1, 50), (1, 5)):
+        big = rng.standard_normal((cols, rows)).T  # transposed: strided everywhere
+        layouts = (big, np.ascontiguousarray(big), rng.standard_normal((rows, 2 * cols))[:, ::-2])
+        cube = rng.standard_normal((rows, 2, cols)).transpose(0, 2, 1)
+        for a in layouts:
+            row_max = a.max(axis=1)
+            for got, want in zip(f(a, row_max, cube), g(a, row_max, cube)):
+                np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
 @pytest.mark.parametrize("mode", ["auto", "openmp", "off"])
 def test_modules_calling_blas_are_built_without_openmp(mode):
     x, w = st.dmatrix("x"), st.dmatrix("w")

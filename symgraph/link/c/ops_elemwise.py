@@ -13,8 +13,9 @@ Around it this module writes the loop:
 3. otherwise the runtime's strided iterator, with stride 0 on broadcast dimensions: any
    strides, transposed, negative-stride, broadcast and empty arrays. Its runs along the
    last axis are vectorised too when they are contiguous, or contiguous except for inputs
-   broadcast along that axis (``x - m[:, None]``: those are passed as scalars). These runs
-   use one core.
+   broadcast along that axis (``x - m[:, None]``: those are passed as scalars). From
+   :data:`PARALLEL_THRESHOLD` elements on, the rows of the first axis are split over the
+   cores, each part iterating its own block of rows.
 
 Both loops are module-level kernel functions (see :func:`_kernels`) marked ``SG_HOT`` /
 ``SG_WARM``, so that the rest of the module can be compiled cheaply.
@@ -30,6 +31,10 @@ from symgraph.tensor.composite import C_TYPES
 from symgraph.tensor.elemwise import Elemwise
 
 __all__ = ["ElemwiseC", "PARALLEL_THRESHOLD"]
+
+#: The strided iterator's limits (``SG_ITER_MAXARRAYS``, ``SG_MAXDIMS`` in sg_runtime.h).
+SG_ITER_MAXARRAYS = 32
+SG_MAXDIMS = 64
 
 #: Elements above which a contiguous elementwise loop uses both cores (measured in
 #: benchmarks/bench_elemwise.py: below this, waking the thread team costs more than it saves).
@@ -58,12 +63,15 @@ def _kernels(node) -> tuple[str, str, str, str]:
       strides); ``SG_WARM``, and it hands unit-stride runs to the contiguous kernel;
     - when some inputs have static length 1 on the last axis, ``<b>(n, ...)``: ``SG_HOT``,
       those inputs as scalars and the others contiguous, for the runs where ``<s>`` finds
-      exactly these strides (a broadcast row or column operand).
+      exactly these strides (a broadcast row or column operand);
+    - ``<s>_rows(ctx, lo, hi)``: the strided iterator over rows ``lo <= r < hi`` of the
+      first axis (an ``sg_par_for`` body, its ``<s>_rctx`` holding base pointers, strides
+      and shape), calling ``<s>`` on each run.
 
     Keeping them out of the node function lets the module be compiled at a low level
     (compile time) while these loops keep their optimisation. The node calls
-    ``<c>_part`` (through ``sg_par_for``, with a ``<c>_ctx``) and ``<s>``: those two are
-    ``SG_KERNEL`` functions, declared for the module.
+    ``<c>_part`` (through ``sg_par_for``, with a ``<c>_ctx``) and ``<s>_rows`` (the same,
+    with a ``<s>_rctx``): those are ``SG_KERNEL`` functions, declared for the module.
     """
     statements, result = _body(node)
     nin = len(node.inputs)
@@ -88,7 +96,8 @@ def _kernels(node) -> tuple[str, str, str, str]:
     declarations = [
         f"typedef struct {{ {fields} }} @C@_ctx;",
         "SG_KERNEL void @C@_part(void *ctx_, sg_index lo_, sg_index hi_);",
-        f"SG_KERNEL void @S@(sg_index n_, {sparams});",
+        "typedef struct { char *const *base; const sg_index *const *strides; const sg_index *shape; } @S@_rctx;",
+        "SG_KERNEL void @S@_rows(void *ctx_, sg_index lo_, sg_index hi_);",
     ]
     part = [
         f"SG_KERNEL void @C@_part(void *ctx_, sg_index lo_, sg_index hi_) {{ const @C@_ctx *c_ = (const @C@_ctx *)ctx_; @C@(lo_, hi_, {args}); }}",
@@ -116,14 +125,30 @@ def _kernels(node) -> tuple[str, str, str, str]:
         bargs = ", ".join([f"*(const {in_c[k]} *)q{k}_" if one else f"(const {in_c[k]} *)q{k}_"
                            for k, one in enumerate(last_one)] + [f"({out_c} *)qo_"])
         bcast = [f"    if ({bcond}) {{ @B@(n_, {bargs}); return; }}"]
+    narr = nin + 1
+    run_args = ", ".join(f"it_.ptrs[{k}], it_.inner_strides[{k}]" for k in range(narr))
+    rows = [
+        "SG_WARM SG_KERNEL void @S@_rows(void *ctx_, sg_index lo_, sg_index hi_) {",
+        "    const @S@_rctx *c_ = (const @S@_rctx *)ctx_;",
+        f"    char *base_[{narr}];",
+        f"    sg_index shape_[{nd}];",
+        f"    for (int k_ = 0; k_ < {narr}; k_++) base_[k_] = c_->base[k_] + lo_ * c_->strides[k_][0];",
+        f"    for (int d_ = 0; d_ < {nd}; d_++) shape_[d_] = c_->shape[d_];",
+        "    shape_[0] = hi_ - lo_;",
+        "    sg_iter it_;",
+        # cannot fail: c_code refuses nodes beyond the iterator's array and dimension limits
+        f"    if (sg_iter_init(&it_, NULL, {narr}, base_, c_->strides, {nd}, shape_) || it_.size == 0) return;",
+        f"    do @S@(it_.inner_size, {run_args}); while (sg_iter_next(&it_));",
+        "}",
+    ]
     strided = [
-        f"SG_WARM SG_KERNEL void @S@(sg_index n_, {sparams}) {{",
+        f"SG_WARM static void @S@(sg_index n_, {sparams}) {{",
         f"    if ({unit}) {{ @C@(0, n_, {to_contig}); return; }}",
         *bcast,
         "    for (sg_index j_ = 0; j_ < n_; j_++) " + element(loads, f"*({out_c} *)(qo_ + j_ * so_)"),
         "}",
     ]
-    head, text = "\n".join(declarations), "\n".join(contig + part + strided)
+    head, text = "\n".join(declarations), "\n".join(contig + part + strided + rows)
     digest = hashlib.sha1((head + text).encode()).hexdigest()[:16]
     cname, sname = f"sg_ew_{digest}", f"sg_ews_{digest}"
     head = head.replace("@C@", cname).replace("@S@", sname)
@@ -165,6 +190,10 @@ class ElemwiseC(CImpl):
             reads = "".join(f"const {in_c[k]} e{k} = *(const {in_c[k]} *){inputs[k]}.data; " for k in range(nin))
             emit(f"{{ {reads}{' '.join(statements)} *({out_c} *){out}.data = {result}; }}")
             return "\n".join(lines)
+        if nin + 1 > SG_ITER_MAXARRAYS or nd > SG_MAXDIMS:
+            # the strided iterator's limits (sg_runtime.h), checked here so that its setup
+            # in the kernel cannot fail
+            raise NotImplementedError(f"C elemwise: {nin} inputs and {nd} dimensions exceed the iterator's limits")
         _, _, kernel, strided = _kernels(node)
         flags = ", ".join("1" if s == 1 else "0" for v in node.inputs for s in v.type.shape)
         emit(f"const sg_array *ins_[{nin}] = {{{', '.join('&' + i for i in inputs)}}};")
@@ -192,10 +221,10 @@ class ElemwiseC(CImpl):
             emit(f"    const sg_index st{k}_[{nd}] = {{{strides}}};")
         emit(f"    char *base_[{nin + 1}] = {{{', '.join(f'{i}.data' for i in inputs)}, {out}.data}};")
         emit(f"    const sg_index *sts_[{nin + 1}] = {{{', '.join(f'st{k}_' for k in range(nin))}, {out}.strides}};")
-        emit("    sg_iter it_;")
-        emit(f"    SG_CHECK(sg_iter_init(&it_, {err}, {nin + 1}, base_, sts_, {nd}, {shape}));")
-        args = ", ".join(f"it_.ptrs[{k}], it_.inner_strides[{k}]" for k in range(nin + 1))
-        emit(f"    do {strided}(it_.inner_size, {args}); while (sg_iter_next(&it_));")
+        # blocks of rows of the first axis, at least PARALLEL_THRESHOLD / 2 elements each
+        emit(f"    {strided}_rctx rctx_ = {{base_, sts_, {shape}}};")
+        emit(f"    const sg_index row_ = n_ / {shape}[0];")
+        emit(f"    sg_par_for({shape}[0], ({PARALLEL_THRESHOLD // 2} + row_ - 1) / row_, {strided}_rows, &rctx_);")
         emit("  }")
         emit("}")
         return "\n".join(lines)
