@@ -295,6 +295,7 @@ class ProfileStats:
         ``op_classes`` (time per op class and implementation, slowest first) and
         ``implementations`` (time, thunks and nodes per ``"c"``/``"py"``).
         """
+        nodes, region_own_time = self._node_rows()
         return {
             "name": self.name,
             "calls": self.calls,
@@ -306,8 +307,8 @@ class ProfileStats:
             "link_time": self.link_time,
             "functions": [r.as_dict() for r in self._records.values()],
             "thunks": self._thunk_rows(),
-            "nodes": self._node_rows()[0],
-            "c_region_own_time": self._node_rows()[1],
+            "nodes": nodes,
+            "c_region_own_time": region_own_time,
             "op_classes": self._op_class_rows(),
             "implementations": self._impl_rows(),
         }
