@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from symgraph.gradient import Rop, _default_tolerances, verify_grad
+from symgraph.graph import Apply, Op
 
 __all__ = [
     "check_op",
@@ -28,7 +29,24 @@ __all__ = [
     "symbolic_inputs",
     "assert_values_close",
     "random_array",
+    "PythonOnlyReverse",
 ]
+
+
+class PythonOnlyReverse(Op):
+    """An op with only ``perform`` (no C code): reverses a vector. For tests of what runs
+    around Python nodes, such as C regions on both sides of it, or a profile's rows."""
+
+    __props__ = ()
+
+    def make_node(self, x):
+        from symgraph.tensor import as_tensor_variable
+
+        x = as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = inputs[0][::-1].copy()
 
 
 def random_array(rng: np.random.Generator, shape: Any, dtype: str = "float64", int_range: tuple = (0, 100)) -> np.ndarray:

@@ -13,6 +13,7 @@ import pytest
 
 import symgraph as sg
 import symgraph.tensor as st
+from symgraph.testing import PythonOnlyReverse
 from symgraph import config
 from symgraph.compile.function import Function
 from symgraph.compile.profiling import ProfiledFunction, ProfileStats
@@ -25,17 +26,6 @@ C_MODE = sg.Mode(linker="c")
 PY_MODE = sg.Mode(linker="py")
 
 
-class PyOnlyReverse(Op):
-    """A Python-only op (no C code): reverses a vector."""
-
-    __props__ = ()
-
-    def make_node(self, x):
-        x = st.as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = inputs[0][::-1].copy()
 
 
 class Sleepy(Op):
@@ -128,7 +118,7 @@ def test_counts_and_times_several_nodes(mode):
 
 def test_c_region_row_lists_its_nodes_next_to_a_python_op():
     x = st.dvector("x")
-    y = PyOnlyReverse()(st.exp(x) * 2 + 1)
+    y = PythonOnlyReverse()(st.exp(x) * 2 + 1)
     out = st.sqrt(y).sum() * 3
     f = sg.function([x], out, mode=C_MODE, profile=True, name="mixed")
     value = np.linspace(0.5, 2.0, 9)
@@ -139,7 +129,7 @@ def test_c_region_row_lists_its_nodes_next_to_a_python_op():
     rows = data["thunks"]
     py_rows = [r for r in rows if r["impl"] == "py"]
     c_rows = [r for r in rows if r["impl"] == "c"]
-    assert [r["op_classes"] for r in py_rows] == [["PyOnlyReverse"]]
+    assert [r["op_classes"] for r in py_rows] == [["PythonOnlyReverse"]]
     assert c_rows, f.implementations()
     # The regions together run every node but the Python one.
     assert sum(len(r["nodes"]) for r in c_rows) == len(f.vm.nodes) - 1
@@ -150,7 +140,7 @@ def test_c_region_row_lists_its_nodes_next_to_a_python_op():
     for op in row["ops"]:
         assert op[:30] in row["description"]
     text = f.profile.summary_text()
-    assert f"C region: {len(row['nodes'])} nodes" in text and "PyOnlyReverse" in text
+    assert f"C region: {len(row['nodes'])} nodes" in text and "PythonOnlyReverse" in text
     assert set(data["implementations"]) == {"c", "py"}
     assert data["implementations"]["py"]["nodes"] == 1
 

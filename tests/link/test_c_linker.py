@@ -24,6 +24,7 @@ import pytest
 
 import symgraph as sg
 import symgraph.tensor as st
+from symgraph.testing import PythonOnlyReverse
 from symgraph.graph.basic import Apply
 from symgraph.graph.op import Op
 from symgraph.link.c import build
@@ -44,17 +45,6 @@ C_MODE = sg.Mode(linker="c")
 PY_MODE = sg.Mode(linker="py")
 
 
-class PyReverse(Op):
-    """A Python-only op (no C code): reverses a vector."""
-
-    __props__ = ()
-
-    def make_node(self, x):
-        x = st.as_tensor_variable(x)
-        return Apply(self, [x], [x.type()])
-
-    def perform(self, node, inputs, output_storage):
-        output_storage[0][0] = inputs[0][::-1].copy()
 
 
 def _compile_both(inputs, outputs, **kwargs):
@@ -161,7 +151,7 @@ def g_scalars():
 
 def g_python_op_between():
     x = st.dvector("x")
-    r = PyReverse()(st.exp(x) + 1.0)
+    r = PythonOnlyReverse()(st.exp(x) + 1.0)
     return [x], [st.tanh(r) * 2.0, r.sum()], [rng.standard_normal(9)]
 
 
@@ -198,7 +188,7 @@ def test_mixed_graph_forms_several_regions_of_one_module():
     f = sg.function(inputs, outputs, mode=C_MODE)
     nodes = f.maker.fgraph.toposort()
     impls = dict(zip(nodes, f.implementations()))
-    (py_node,) = [n for n in nodes if isinstance(n.op, PyReverse)]
+    (py_node,) = [n for n in nodes if isinstance(n.op, PythonOnlyReverse)]
     assert impls[py_node] == "py" and all(i == "c" for n, i in impls.items() if n is not py_node)
     # Units: the C nodes before the Python node, the Python node, the C nodes after it.
     units = f.vm.thunk_nodes
@@ -394,7 +384,7 @@ def test_compile_failure_falls_back_with_warning(monkeypatch):
     assert f.maker.linker.module is None
     reasons = f.maker.linker.fallback_reasons
     assert reasons and all("gcc said no" in r for r in reasons.values())
-    assert not any(isinstance(n.op, PyReverse) for n in reasons)
+    assert not any(isinstance(n.op, PythonOnlyReverse) for n in reasons)
     f_py = sg.function(inputs, outputs, mode=PY_MODE)
     _assert_same_outputs(f_py, f, values)
 
