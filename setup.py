@@ -1,6 +1,6 @@
 import os
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,6 +19,19 @@ setup(
     packages=find_packages(include=["symgraph", "symgraph.*"]) + ["symgraph.c_backend"],
     package_dir={"symgraph.c_backend": "c_backend"},
     package_data={"symgraph.c_backend": ["*.h", "*.c", "*.md"]},
+    # symgraph's own AVX-512 matrix product (c_backend/sg_gemm.c): built here, once, rather
+    # than into every generated module, where it would add a tenth of a second to each
+    # compile. It checks the CPU at run time, so the build needs no -march flag.
+    ext_modules=[
+        Extension(
+            "symgraph._gemm",
+            sources=["c_backend/sg_gemm.c"],
+            depends=["c_backend/sg_gemm_kernel.h"],
+            include_dirs=["c_backend"],
+            # without a compiler the install still works; products then use BLAS
+            optional=True,
+        )
+    ],
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "scipy>=1.10", "cffi>=1.15", "filelock>=3.8", "typing-extensions>=4.5"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},

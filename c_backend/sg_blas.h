@@ -102,24 +102,57 @@ SG_WARM static float sg_sdot_64(int *n, float *x, int *incx, float *y, int *incy
     return sg_blas64.sdot(&N, x, &IX, y, &IY);
 }
 
-/* Addresses of NumPy's routines from symgraph.link.c.ops_blas.numpy_blas_addresses() (a tuple
- * of six ints in the order of sg_blas64, or None). Returns 1 when all were found; never
+/* Call symgraph.link.c.ops_blas.<fn>() and store the `n` addresses of the tuple it returns
+ * in `ptrs`. Returns 1 when it returned n non-zero ints, else 0 (it may return None); never
  * leaves a Python error set. */
-SG_WARM static int sg_blas_load_numpy(void) {
+SG_WARM static int sg_blas_fetch_addresses(const char *fn_name, int n, void **ptrs) {
     PyObject *mod = PyImport_ImportModule("symgraph.link.c.ops_blas");
-    PyObject *fn = mod ? PyObject_GetAttrString(mod, "numpy_blas_addresses") : NULL;
+    PyObject *fn = mod ? PyObject_GetAttrString(mod, fn_name) : NULL;
     PyObject *found = fn ? PyObject_CallNoArgs(fn) : NULL;
     Py_XDECREF(mod);
     Py_XDECREF(fn);
-    void *ptrs[6] = {0};
-    int ok = found && PyTuple_Check(found) && PyTuple_GET_SIZE(found) == 6;
-    for (int i = 0; ok && i < 6; i++) {
+    int ok = found && PyTuple_Check(found) && PyTuple_GET_SIZE(found) == n;
+    for (int i = 0; ok && i < n; i++) {
         ptrs[i] = PyLong_AsVoidPtr(PyTuple_GET_ITEM(found, i));
         ok = ptrs[i] != NULL;
     }
     Py_XDECREF(found);
     PyErr_Clear();
-    if (!ok) return 0;
+    return ok;
+}
+
+/* symgraph's own matrix-matrix products (c_backend/sg_gemm.c, the extension symgraph._gemm),
+ * filled by sg_blas_load when symgraph.link.c.ops_blas.gemm_kernel_addresses() gives them
+ * (an AVX-512 CPU and config.gemm == "auto"); `loaded` 0 otherwise, and BLAS does all. */
+typedef int sg_gemm_own_f64_fn(sg_index, sg_index, sg_index, const double *, sg_index, sg_index, const double *,
+                               sg_index, sg_index, double *, sg_index, void *, size_t, sg_par_for_fn);
+typedef int sg_gemm_own_f32_fn(sg_index, sg_index, sg_index, const float *, sg_index, sg_index, const float *,
+                               sg_index, sg_index, float *, sg_index, void *, size_t, sg_par_for_fn);
+typedef size_t sg_gemm_own_bytes_fn(sg_index, sg_index, sg_index);
+static struct {
+    int loaded;
+    sg_gemm_own_f64_fn *f64;
+    sg_gemm_own_f32_fn *f32;
+    sg_gemm_own_bytes_fn *bytes_f64, *bytes_f32;
+} sg_gemm_own;
+
+/* Fetch the own kernels' addresses, when gemm_kernel_addresses() gives them. */
+SG_WARM static void sg_gemm_own_load(void) {
+    void *ptrs[4] = {0};
+    if (!sg_blas_fetch_addresses("gemm_kernel_addresses", 4, ptrs)) return;
+    memcpy(&sg_gemm_own.f64, &ptrs[0], sizeof(void *));
+    memcpy(&sg_gemm_own.f32, &ptrs[1], sizeof(void *));
+    memcpy(&sg_gemm_own.bytes_f64, &ptrs[2], sizeof(void *));
+    memcpy(&sg_gemm_own.bytes_f32, &ptrs[3], sizeof(void *));
+    sg_gemm_own.loaded = 1;
+}
+
+/* Addresses of NumPy's routines from symgraph.link.c.ops_blas.numpy_blas_addresses() (a tuple
+ * of six ints in the order of sg_blas64, or None). Returns 1 when all were found; never
+ * leaves a Python error set. */
+SG_WARM static int sg_blas_load_numpy(void) {
+    void *ptrs[6] = {0};
+    if (!sg_blas_fetch_addresses("numpy_blas_addresses", 6, ptrs)) return 0;
     memcpy(&sg_blas64.dgemm, &ptrs[0], sizeof(void *));
     memcpy(&sg_blas64.sgemm, &ptrs[1], sizeof(void *));
     memcpy(&sg_blas64.dgemv, &ptrs[2], sizeof(void *));
@@ -143,6 +176,7 @@ SG_WARM static int sg_blas_load(void) {
     static const char *const names[6] = {"dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot"};
     void *ptrs[6];
     if (sg_blas.loaded) return 0;
+    sg_gemm_own_load();
     if (sg_blas_load_numpy()) return 0;
     PyObject *mod = PyImport_ImportModule("scipy.linalg.cython_blas");
     if (!mod) return -1;
@@ -299,6 +333,13 @@ SG_WARM static inline void sg_blas_plan_(const sg_mat *A, const sg_mat *B, sg_in
     need[1] = okb ? 0 : sg_blas_bytes_(B->rows, B->cols, item);
 }
 
+/* Whether the own kernel computes A @ B: a matrix-matrix product (the kind), the kernel
+ * loaded, and strides that are whole elements (others are rare and go to BLAS's copy path). */
+SG_WARM static inline int sg_gemm_own_takes_(const sg_mat *A, const sg_mat *B, sg_index item, int kind) {
+    return kind == SG_BLAS_GEMM && sg_gemm_own.loaded && A->rs % item == 0 && A->cs % item == 0 &&
+           B->rs % item == 0 && B->cs % item == 0;
+}
+
 /* Whether A @ B is a non-empty product with a size BLAS's int cannot hold (refused). */
 SG_WARM static inline int sg_blas_too_big(const sg_mat *A, const sg_mat *B) {
     sg_index m = A->rows, k = A->cols, n = B->cols;
@@ -312,6 +353,8 @@ SG_WARM static inline size_t sg_blas_matmul_scratch(const sg_mat *A, const sg_ma
     size_t need[2];
     int kind = sg_blas_kind_(A, B);
     if (kind == SG_BLAS_NONE || sg_blas_too_big(A, B)) return 0;
+    if (sg_gemm_own_takes_(A, B, item, kind)) /* its packing buffers; it reads any strides */
+        return (item == 8 ? sg_gemm_own.bytes_f64 : sg_gemm_own.bytes_f32)(A->rows, B->cols, A->cols);
     sg_blas_plan_(A, B, item, kind, &opa, &opb, need);
     if (need[0] == SIZE_MAX || need[1] == SIZE_MAX || need[0] > SIZE_MAX - need[1]) return SIZE_MAX;
     return need[0] + need[1];
@@ -345,6 +388,17 @@ SG_WARM static inline int sg_blas_matmul(sg_error *err, int dbl, const sg_mat *A
     SG_CHECK(sg_blas_check_sizes_(err, m, k, n));
     if (ldo < n || ldo > INT_MAX) SG_FAIL(err, "sg_blas_matmul: bad output leading dimension %td", ldo);
     int kind = sg_blas_kind_(A, B);
+    if (sg_gemm_own_takes_(A, B, item, kind)) {
+        size_t bytes = (dbl ? sg_gemm_own.bytes_f64 : sg_gemm_own.bytes_f32)(m, n, k);
+        int rc = dbl ? sg_gemm_own.f64(m, n, k, (const double *)A->data, A->rs / 8, A->cs / 8,
+                                       (const double *)B->data, B->rs / 8, B->cs / 8, (double *)out, ldo, scratch,
+                                       bytes, sg_par_for)
+                     : sg_gemm_own.f32(m, n, k, (const float *)A->data, A->rs / 4, A->cs / 4,
+                                       (const float *)B->data, B->rs / 4, B->cs / 4, (float *)out, ldo, scratch,
+                                       bytes, sg_par_for);
+        if (rc) SG_FAIL(err, "sg_blas_matmul: the product kernel refused its scratch memory (%zu bytes)", bytes);
+        return SG_OK;
+    }
     sg_blas_op opa, opb;
     size_t need[2];
     sg_blas_plan_(A, B, item, kind, &opa, &opb, need);

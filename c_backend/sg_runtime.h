@@ -593,6 +593,7 @@ SG_WARM SG_NOINLINE static void sg_copy_array(const sg_array *dst, const sg_arra
  * After fork() a child does not use either pool (sg_parallel_ok): libgomp's does not survive
  * a fork (OpenBLAS's restarts itself, but the child may be single-threaded on purpose). */
 typedef void (*sg_par_body)(void *ctx, sg_index lo, sg_index hi);
+typedef void (*sg_par_for_fn)(sg_index n, sg_index grain, sg_par_body body, void *ctx); /* sg_par_for's type */
 typedef struct {
     sg_par_body body;
     void *ctx;

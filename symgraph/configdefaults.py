@@ -211,6 +211,13 @@ PARAMS: dict[str, ConfigParam] = {
         "for NumPy's products and ours), 'scipy' always takes SciPy's (docs/c_backend.md). Read "
         "when a module is loaded.",
     ),
+    "gemm": ConfigParam(
+        "auto", _choice("auto", "blas"),
+        "Which code multiplies two float matrices in generated C: 'auto' uses symgraph's own "
+        "AVX-512 kernel when the CPU has AVX-512 (the OpenBLAS in NumPy's and SciPy's wheels "
+        "runs its AVX2 kernel on CPUs it does not know, at half speed), 'blas' always calls "
+        "BLAS (docs/c_backend.md). Read when a module is loaded.",
+    ),
     "profile": ConfigParam(
         _boolean(os.environ.get("SYMGRAPH_PROFILE", "0")), _boolean,
         "Compile every function with profile=True unless function() says otherwise: "

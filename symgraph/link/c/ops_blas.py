@@ -1,8 +1,9 @@
 """C implementations of the products: ``Dot``, ``MatMul`` and ``Gemv`` (see ``docs/c_backend.md``).
 
-Float products (output dtype float32 or float64) run on the Fortran BLAS that SciPy ships
-(``c_backend/sg_blas.h``: ``ddot``/``dgemv``/``dgemm`` and their ``s`` twins, fetched from
-``scipy.linalg.cython_blas`` by the module's init code). Operands whose dtype differs from the
+Float products (output dtype float32 or float64) run on the Fortran BLAS that NumPy or SciPy
+ships (``c_backend/sg_blas.h``: ``ddot``/``dgemv``/``dgemm`` and their ``s`` twins, fetched by
+the module's init code), except matrix-matrix products on AVX-512 CPUs, which run on
+symgraph's own kernel (``c_backend/sg_gemm.c``, see :func:`gemm_kernel_addresses`). Operands whose dtype differs from the
 output's are first converted into workspace scratch, as ``np.dot`` casts them to the common
 type before calling BLAS. Integer and boolean products use a plain C loop accumulating in
 64-bit unsigned arithmetic: wrap-around is a ring homomorphism, so truncating the 64-bit sum
@@ -29,7 +30,7 @@ from symgraph.tensor.blas import Gemv
 from symgraph.tensor.composite import C_TYPES
 from symgraph.tensor.products import Dot, MatMul
 
-__all__ = ["matmul_support_code", "INIT_CODE", "numpy_blas_addresses", "numpy_thread_pool"]
+__all__ = ["matmul_support_code", "INIT_CODE", "gemm_kernel_addresses", "numpy_blas_addresses", "numpy_thread_pool"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -94,6 +95,25 @@ def numpy_blas_addresses() -> tuple[int, ...] | None:
         return None
     found = tuple(_address(lib, f"scipy_{name}_64_") for name in ("dgemm", "sgemm", "dgemv", "sgemv", "ddot", "sdot"))
     return found if all(found) else None
+
+
+def gemm_kernel_addresses() -> tuple[int, int, int, int] | None:
+    """Addresses of symgraph's own matrix-matrix products and their scratch-size functions,
+    ``(gemm_f64, gemm_f32, work_bytes_f64, work_bytes_f32)`` from the extension
+    ``symgraph._gemm`` (``c_backend/sg_gemm.c``), or None: when ``config.gemm`` is
+    ``"blas"``, the extension was not built, or the CPU lacks AVX-512. Called once per
+    generated module by ``sg_blas_load`` (``c_backend/sg_blas.h``)."""
+    from symgraph.configdefaults import config
+
+    if config.gemm == "blas":
+        return None
+    try:
+        from symgraph import _gemm
+    except ImportError:
+        return None
+    found = _gemm.kernels()
+    return None if found is None else tuple(found[:4])
+
 
 _FLOATS = ("float32", "float64")
 
