@@ -49,3 +49,7 @@ def _restore_config():
     for name, value in saved.items():
         if getattr(config, name) != value:
             setattr(config, name, value)
+    # a test that turned config.profile on must not print its profiles when pytest exits
+    from symgraph.compile import profiling
+
+    profiling._AT_EXIT.clear()

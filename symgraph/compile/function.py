@@ -415,14 +415,17 @@ def function(
         raise TypeError(f"function(): name must be a string, got {name!r}")
     site = user_frames(1)
     display_name = name if name is not None else (f"{site[0][0]}:{site[0][1]}" if site else "<unnamed>")
-    if profile is None:
+    from_config = profile is None
+    if from_config:
         from symgraph.configdefaults import config
 
         profile = config.profile
     if profile is not False:
-        from symgraph.compile.profiling import resolve_profile
+        from symgraph.compile.profiling import resolve_profile, summary_at_exit
 
         profile = resolve_profile(profile, display_name)
+        if from_config and profile is not None:  # whole-program profiling: report at exit
+            summary_at_exit(profile)
     else:
         profile = None
 

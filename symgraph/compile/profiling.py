@@ -15,6 +15,9 @@ environment variable ``SYMGRAPH_PROFILE=1``) compiles a function whose ``f.profi
   and what is left of the region's time is its own work (argument checks, output arrays).
 
 ``f.profile.summary()`` prints it as tables; :meth:`ProfileStats.as_dict` gives plain data.
+Functions profiled because of ``config.profile`` (not an explicit ``profile=`` argument) also
+print their summary to stderr when the interpreter exits, if they were called: the way to
+profile a whole program without editing it (``SYMGRAPH_PROFILE=1 python script.py``).
 Passing the same ``ProfileStats`` to several ``function()`` calls accumulates them all in one
 object (each function keeps its own thunk rows). Functions compiled without profiling pay
 nothing: their VM runs its untimed runner and their ``__call__`` is not wrapped.
@@ -30,7 +33,10 @@ import numpy as np
 
 from symgraph.compile.function import Function
 
-__all__ = ["ProfileStats", "ProfiledFunction", "resolve_profile"]
+__all__ = ["ProfileStats", "ProfiledFunction", "resolve_profile", "summary_at_exit"]
+
+#: Profiles to print at exit (summary_at_exit), in the order their functions were compiled.
+_AT_EXIT: list = []
 
 
 def _format_time(seconds: float) -> str:
@@ -425,6 +431,24 @@ def resolve_profile(profile: Any, display_name: str) -> ProfileStats | None:
     if profile is False or profile is None:
         return None
     raise TypeError(f"function(): profile must be True, False, None or a ProfileStats, got {profile!r}")
+
+
+def summary_at_exit(stats: ProfileStats) -> None:
+    """Print ``stats.summary()`` to stderr when the interpreter exits, if its functions were
+    called by then (function() does this for profiles that ``config.profile`` turned on)."""
+    if not _AT_EXIT:
+        import atexit
+
+        atexit.register(_print_at_exit)
+    if all(s is not stats for s in _AT_EXIT):
+        _AT_EXIT.append(stats)
+
+
+def _print_at_exit() -> None:
+    for stats in _AT_EXIT:
+        if stats.calls:
+            stats.summary(file=sys.stderr)
+            sys.stderr.write("\n")
 
 
 class ProfiledFunction(Function):

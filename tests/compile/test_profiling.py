@@ -335,6 +335,34 @@ def test_symgraph_profile_environment_variable():
     assert res.stdout.startswith("True 1 <ProfileStats 'env_fn'")
 
 
+_AT_EXIT_SCRIPT = """
+import numpy as np, symgraph as sg, symgraph.tensor as st
+x = st.dvector('x')
+called = sg.function([x], st.exp(x), name='called_fn', mode=sg.Mode(linker='py'))
+never = sg.function([x], st.log(x), name='never_called_fn', mode=sg.Mode(linker='py'))
+explicit = sg.function([x], st.sin(x), name='explicit_fn', mode=sg.Mode(linker='py'), profile=sg.ProfileStats('mine'))
+for _ in range(3):
+    called(np.ones(2))
+explicit(np.ones(2))
+print('end of script')
+"""
+
+
+@pytest.mark.parametrize("env_profile", ["1", "0"])
+def test_config_profile_prints_summaries_at_exit(env_profile):
+    """With SYMGRAPH_PROFILE=1 the called functions' summaries go to stderr at exit; never
+    called ones and those given their own ProfileStats print nothing; without it, nothing."""
+    env = dict(os.environ, SYMGRAPH_PROFILE=env_profile)
+    res = subprocess.run([sys.executable, "-c", _AT_EXIT_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "end of script"
+    if env_profile == "0":
+        assert "Function profile" not in res.stderr
+        return
+    assert "Function profile: called_fn" in res.stderr and "calls: 3" in res.stderr
+    assert "never_called_fn" not in res.stderr and "explicit_fn" not in res.stderr and "mine" not in res.stderr
+
+
 def test_vm_enable_profiling_checks_sizes_and_can_be_undone():
     x = st.dvector("x")
     f = sg.function([x], st.exp(x) * 2 + 1, mode=PY_MODE)
