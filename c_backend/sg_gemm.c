@@ -40,48 +40,33 @@ typedef void (*sg_gemm_par_for)(sg_gidx n, sg_gidx grain, sg_gemm_body body, voi
 /* fp-contract=fast: each k step is one fused multiply-add, as in BLAS kernels. */
 #define SG_GEMM_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,fma"), optimize("O3", "fp-contract=fast")))
 
-/* 12 x 16 float64 tiles: 24 accumulators; A in slices of 256 (a 12 x 256 panel is 24 KiB,
- * a 256 x 16 panel of B 32 KiB, both within the 48 KiB L1 of Zen 5). Chunks of at most
- * 2040 rows and 2048 columns bound the scratch memory (8 MiB). */
+/* The same blocking for both types: tiles of 12 rows by two vectors (12 x 16 float64, 12 x 32
+ * float32), 24 accumulators; A in k slices of 256 (a 12 x 256 float64 panel is 24 KiB, a
+ * 256 x 16 panel of B 32 KiB, both within the 48 KiB L1 of Zen 5); row panels in groups of 8;
+ * chunks of at most 2040 rows and 2048 columns bound the scratch memory (8 MiB in float64). */
+#define GK_NV 2
+#define GK_MR 12
+#define GK_KC 256
+#define GK_MB 2040
+#define GK_NB 2048
+#define GK_MG 8
+
+/* Per type: the element, its vectors and the name suffix (the template undefines these). */
 typedef double sg_v8d __attribute__((vector_size(64)));
 typedef double sg_v8du __attribute__((vector_size(64), aligned(8)));
 #define GK_T double
 #define GK_V sg_v8d
 #define GK_VU sg_v8du
 #define GK_VL 8
-#define GK_NV 2
-#define GK_MR 12
-#define GK_KC 256
-#define GK_MB 2040
-#define GK_NB 2048
-#define GK_MG 8
 #define GK_SUF f64
 #include "sg_gemm_kernel.h"
-#undef GK_T
-#undef GK_V
-#undef GK_VU
-#undef GK_VL
-#undef GK_NV
-#undef GK_MR
-#undef GK_KC
-#undef GK_MB
-#undef GK_NB
-#undef GK_MG
-#undef GK_SUF
 
-/* 12 x 32 float32 tiles, the same shape in registers. */
 typedef float sg_v16f __attribute__((vector_size(64)));
 typedef float sg_v16fu __attribute__((vector_size(64), aligned(4)));
 #define GK_T float
 #define GK_V sg_v16f
 #define GK_VU sg_v16fu
 #define GK_VL 16
-#define GK_NV 2
-#define GK_MR 12
-#define GK_KC 256
-#define GK_MB 2040
-#define GK_NB 2048
-#define GK_MG 8
 #define GK_SUF f32
 #include "sg_gemm_kernel.h"
 #endif /* SG_GEMM_ENABLED */

@@ -3,9 +3,11 @@
  * float types. sg_gemm.c includes it twice, after defining:
  *
  *   GK_T     the element type (double, float)
- *   GK_V     a 64-byte gcc vector of GK_T, GK_VU the same with 8-byte alignment (unaligned)
+ *   GK_V     a 64-byte gcc vector of GK_T, GK_VU the same with the element's alignment
  *   GK_VL    lanes per vector (8, 16)
  *   GK_SUF   the name suffix (f64, f32)
+ * (undefined again at the end of this file), and once for both types the block sizes GK_NV
+ * (vectors per tile row), GK_MR, GK_KC, GK_MB, GK_NB and GK_MG (described in sg_gemm.c).
  *
  * Scheme (Goto/BLIS): C (m x n, row-major, row stride ldc) = A (m x k) @ B (k x n), A and B
  * with any element strides. For each chunk of at most GK_NB columns, each slice of at most
@@ -207,6 +209,12 @@ static int GK_NAME(sg_gemm)(sg_gidx m, sg_gidx n, sg_gidx k, const GK_T *A, sg_g
     return 0;
 }
 
+/* the per-type parameters: the next inclusion defines them anew */
+#undef GK_T
+#undef GK_V
+#undef GK_VU
+#undef GK_VL
+#undef GK_SUF
 #undef GK_NR
 #undef GK_NAME
 #undef GK_CAT
